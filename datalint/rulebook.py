@@ -103,7 +103,8 @@ class Rule:
         ]
         for ex in self.examples:
             label = "Fails" if ex.kind == "fail" else "Passes"
-            parts += ["", f"## Example that {label.lower()}", "```jsonl", ex.data.strip(), "```"]
+            body = ex.data.strip() or "(an empty file)"
+            parts += ["", f"## Example that {label.lower()}", "```jsonl", body, "```"]
         return "\n".join(parts) + "\n"
 
     def as_dict(self) -> dict[str, Any]:
@@ -194,7 +195,7 @@ def load_rules() -> tuple[Rule, ...]:
             continue
         rule = parse_rule(entry.read_text("utf-8"), entry.name)
         if entry.name != f"{rule.code}.toml":
-            raise RuleFileError(f"{entry.name}: file must be named after its code ({rule.code}.toml)")
+            raise RuleFileError(f"{entry.name}: rename it to {rule.code}.toml (its code)")
         found.append(rule)
     codes = [r.code for r in found]
     dupes = {c for c in codes if codes.count(c) > 1}

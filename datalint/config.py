@@ -1,0 +1,167 @@
+"""Configuration: ``datalint.toml`` or ``[tool.datalint]`` in ``pyproject.toml``.
+
+Discovery follows ruff: starting at the working directory and walking up, the first directory
+holding ``datalint.toml`` (or a ``pyproject.toml`` with a ``[tool.datalint]`` table) wins, and
+nothing is merged from further up. ``--config FILE`` overrides discovery. Unknown keys and unknown
+rule codes are errors that name the key (yamllint's strictness).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from datalint.rulebook import COMPARATORS, Rule
+
+OPTION_TYPES: dict[str, tuple[type, ...]] = {
+    "select": (list,),
+    "ignore": (list,),
+    "extend-select": (list,),
+    "fail-under": (int, float),
+    "probe": (str,),
+    "model": (str,),
+    "backend": (str,),
+    "cohort-size": (int,),
+    "rollouts-per-item": (int,),
+    "temperature": (int, float),
+    "max-new-tokens": (int,),
+    "seed": (int,),
+    "default-verifier": (str,),
+    "predictor": (str,),
+    "rules": (dict,),
+}
+RULE_OVERRIDE_KEYS = ("level", *COMPARATORS)
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(slots=True)
+class Config:
+    path: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.options.get(key, default)
+
+
+def find_config(start: Path | None = None) -> Path | None:
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "datalint.toml"
+        if candidate.is_file():
+            return candidate
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file() and _has_tool_table(pyproject):
+            return pyproject
+    return None
+
+
+def _has_tool_table(pyproject: Path) -> bool:
+    try:
+        data = tomllib.loads(pyproject.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    return isinstance(data.get("tool"), dict) and "datalint" in data["tool"]
+
+
+def load_config(explicit: str | None, rules: tuple[Rule, ...]) -> Config:
+    path = Path(explicit) if explicit else find_config()
+    if path is None:
+        return Config()
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    if path.name == "pyproject.toml":
+        table = data.get("tool", {}).get("datalint", {})
+        prefix = "tool.datalint."
+    else:
+        table = data
+        prefix = ""
+    validate_options(table, rules, where=f"{path}: {prefix}")
+    return Config(path=str(path), options=table)
+
+
+def validate_options(table: dict[str, Any], rules: tuple[Rule, ...], *, where: str) -> None:
+    codes = {r.code for r in rules}
+    for key, value in table.items():
+        if key not in OPTION_TYPES:
+            known = ", ".join(sorted(OPTION_TYPES))
+            raise ConfigError(f"{where}{key}: unknown option (known: {known})")
+        if not isinstance(value, OPTION_TYPES[key]) or isinstance(value, bool):
+            raise ConfigError(f"{where}{key}: expected {_type_words(OPTION_TYPES[key])}")
+        if key in ("select", "ignore", "extend-select"):
+            for selector in value:
+                if not isinstance(selector, str):
+                    raise ConfigError(f"{where}{key}: entries must be rule codes or prefixes")
+                check_selector(selector, codes, where=f"{where}{key}: ")
+    for code, override in table.get("rules", {}).items():
+        if code not in codes:
+            raise ConfigError(f"{where}rules.{code}: unknown rule code")
+        if not isinstance(override, dict):
+            raise ConfigError(f"{where}rules.{code}: expected a table")
+        comparators = [k for k in override if k in COMPARATORS]
+        if len(comparators) > 1:
+            raise ConfigError(f"{where}rules.{code}: give one threshold, not {comparators}")
+        for key, val in override.items():
+            if key not in RULE_OVERRIDE_KEYS:
+                known = ", ".join(RULE_OVERRIDE_KEYS)
+                raise ConfigError(f"{where}rules.{code}.{key}: unknown key (known: {known})")
+            if key == "level" and val not in ("error", "warning"):
+                raise ConfigError(f"{where}rules.{code}.level: must be 'error' or 'warning'")
+            if key != "level" and (not isinstance(val, (int, float)) or isinstance(val, bool)):
+                raise ConfigError(f"{where}rules.{code}.{key}: expected a number")
+
+
+def _type_words(types: tuple[type, ...]) -> str:
+    names = {list: "a list", dict: "a table", str: "a string", int: "an integer", float: "a number"}
+    return " or ".join(names[t] for t in types)
+
+
+def check_selector(selector: str, codes: set[str], *, where: str = "") -> None:
+    if selector == "ALL":
+        return
+    if not any(code.startswith(selector) for code in codes):
+        raise ConfigError(f"{where}{selector}: no rule code matches this selector")
+
+
+def select_rules(
+    rules: tuple[Rule, ...],
+    *,
+    select: list[str] | None,
+    extend_select: list[str] | None,
+    ignore: list[str] | None,
+    overrides: dict[str, dict[str, Any]] | None,
+) -> tuple[Rule, ...]:
+    """Active rules: ``select`` replaces the default set, ``extend-select`` adds, ``ignore`` drops.
+
+    The longer selector wins, as in ruff: ``select=["RW"]`` with ``ignore=["RW1"]`` keeps RW001
+    and drops RW101; ``ignore=["RW"]`` with ``extend-select=["RW101"]`` keeps RW101. On a tie,
+    ignore wins.
+    """
+
+    def match_len(code: str, selectors: list[str] | None) -> int:
+        best = -1
+        for s in selectors or ():
+            if s == "ALL":
+                best = max(best, 0)
+            elif code.startswith(s):
+                best = max(best, len(s))
+        return best
+
+    active: list[Rule] = []
+    for rule in rules:
+        base = (0 if rule.default else -1) if select is None else match_len(rule.code, select)
+        chosen = max(base, match_len(rule.code, extend_select))
+        if chosen >= 0 and chosen > match_len(rule.code, ignore):
+            over = (overrides or {}).get(rule.code)
+            active.append(rule.with_overrides(over) if over else rule)
+    return tuple(active)

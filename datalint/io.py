@@ -1,0 +1,317 @@
+"""Streaming loader for JSONL / JSONL.gz data files.
+
+Every record keeps its path and 1-based line number. Format problems never raise: they are
+reported to the gate as metrics (``json_errors``, ``schema_errors``, ...) that the S-family rules
+hold thresholds on. Only input that cannot be read at all (a missing path, a directory with no
+data files, a permission error) raises :class:`InputError`, which the CLI turns into exit 2.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import jsonschema
+
+from datalint.engine import Gate
+from datalint.records import Item, Rollout, Source
+
+DATA_SUFFIXES = (".jsonl", ".jsonl.gz")
+GZIP_MAGIC = b"\x1f\x8b"
+DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024
+_READ_CHUNK = 1024 * 1024
+
+
+class InputError(Exception):
+    """Input that cannot be read at all; the message names the path."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileStats:
+    path: str
+    n_records: int
+
+
+@cache
+def item_validator() -> jsonschema.protocols.Validator:
+    text = resources.files("datalint.schema").joinpath("item.schema.json").read_text("utf-8")
+    schema = json.loads(text)
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema)
+
+
+def discover_files(paths: Iterable[str]) -> list[str]:
+    """Expand directories to the data files under them (sorted); keep files as named."""
+    found: list[str] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            inside = sorted(
+                str(q) for q in p.rglob("*") if q.is_file() and q.name.endswith(DATA_SUFFIXES)
+            )
+            if not inside:
+                raise InputError(f"{raw}: directory holds no .jsonl or .jsonl.gz files")
+            found.extend(inside)
+        elif p.is_file():
+            found.append(raw)
+        elif p.exists():
+            raise InputError(f"{raw}: not a regular file")
+        else:
+            raise InputError(f"{raw}: no such file or directory")
+    return found
+
+
+def _open_binary(path: str) -> tuple[BinaryIO, bool]:
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed by the caller
+    except OSError as exc:
+        raise InputError(f"{path}: cannot open: {exc.strerror or exc}") from None
+    head = fh.peek(2)[:2] if hasattr(fh, "peek") else b""
+    if head == GZIP_MAGIC:
+        return gzip.GzipFile(fileobj=fh, mode="rb"), True  # type: ignore[return-value]
+    return fh, False
+
+
+def _iter_lines(fh: BinaryIO, max_line_bytes: int) -> Iterator[tuple[bytes, bool]]:
+    """Yield (line, too_long). An overlong line is skipped to its end, never held in memory."""
+    while True:
+        line = fh.readline(max_line_bytes + 1)
+        if not line:
+            return
+        if len(line) > max_line_bytes and not line.endswith(b"\n"):
+            while True:  # drain the rest of this line
+                rest = fh.readline(_READ_CHUNK)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            yield b"", True
+            continue
+        yield line, False
+
+
+def iter_items(
+    paths: Iterable[str],
+    gate: Gate,
+    *,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    stats: list[FileStats] | None = None,
+) -> Iterator[Item]:
+    """Stream every valid item from the given files; report each format problem to the gate."""
+    for path in paths:
+        n_records = 0
+        for item in _iter_file(path, gate, max_line_bytes):
+            if item is not None:
+                n_records += 1
+                yield item
+            else:
+                n_records += 1
+        if stats is not None:
+            stats.append(FileStats(path, n_records))
+
+
+def _iter_file(path: str, gate: Gate, max_line_bytes: int) -> Iterator[Item | None]:
+    """Yield an Item per valid record and None per invalid one (counted, already reported)."""
+    fh, is_gzip = _open_binary(path)
+    lineno = 0
+    saw_record = False
+    try:
+        if not is_gzip and b"\x00" in _peek(fh, 8192):
+            gate.observe("binary_file", 1, Source(path, 1), detail="contains NUL bytes")
+            return
+        lines = _iter_lines(fh, max_line_bytes)
+        while True:
+            try:
+                raw, too_long = next(lines)
+            except StopIteration:
+                break
+            except (EOFError, OSError, zlib.error) as exc:
+                gate.observe(
+                    "read_errors",
+                    1,
+                    Source(path, lineno + 1),
+                    detail=_read_error_detail(exc, is_gzip),
+                )
+                break
+            lineno += 1
+            src = Source(path, lineno)
+            if too_long:
+                saw_record = True
+                gate.observe("line_bytes", max_line_bytes + 1, src, limit=max_line_bytes)
+                yield None
+                continue
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            if not raw.strip():
+                continue
+            saw_record = True
+            item = parse_record(raw, src, gate)
+            yield item
+    finally:
+        fh.close()
+    if not saw_record:
+        gate.observe("data_records", 0, Source(path, 1))
+
+
+def _peek(fh: BinaryIO, n: int) -> bytes:
+    peek = getattr(fh, "peek", None)
+    return peek(n)[:n] if peek else b""
+
+
+def _read_error_detail(exc: BaseException, is_gzip: bool) -> str:
+    if is_gzip and isinstance(exc, EOFError):
+        return "gzip stream is truncated (the file ends before the end-of-stream marker)"
+    if is_gzip:
+        return f"gzip stream is corrupt ({exc})"
+    return f"read failed ({exc})"
+
+
+def parse_record(raw: bytes, src: Source, gate: Gate) -> Item | None:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        gate.observe("utf8_errors", 1, src, detail=f"invalid UTF-8 at byte {exc.start}")
+        return None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        detail = exc.msg
+        if "\x00" in text:
+            detail += " (the line contains NUL bytes)"
+        gate.observe("json_errors", 1, src, detail=f"{detail} at column {exc.colno}")
+        return None
+    except RecursionError:
+        gate.observe("json_errors", 1, src, detail="nesting too deep")
+        return None
+    if not _looks_valid(obj):
+        problem = _schema_problem(obj)
+        if problem is not None:
+            gate.observe("schema_errors", 1, src, detail=problem)
+            return None
+    return _to_item(obj, src)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+_KNOWN_STR_FIELDS = ("subject", "verifier")
+
+
+def _looks_valid(obj: Any) -> bool:
+    """A fast check that only ever says True for records the JSON Schema accepts.
+
+    Validating a million records with jsonschema costs more than everything else in the static
+    stage, so valid-looking records skip it; anything unusual goes to the full validator, which
+    then writes the message. tests/test_io.py checks the implication on generated records.
+    """
+    if type(obj) is not dict:
+        return False
+    prompt = obj.get("prompt")
+    if type(prompt) is not str or "messages" in obj:
+        return False
+    answer = obj.get("answer")
+    if type(answer) is not str and type(answer) not in (int, float):
+        return False
+    for key in _KNOWN_STR_FIELDS:
+        v = obj.get(key)
+        if v is not None and (type(v) is not str or v == ""):
+            return False
+    for key in ("id", "cohort"):
+        v = obj.get(key)
+        if v is not None and type(v) not in (str, int):
+            return False
+    meta = obj.get("meta")
+    if meta is not None and type(meta) is not dict:
+        return False
+    return not ("choices" in obj or "rollouts" in obj)
+
+
+def _schema_problem(obj: Any) -> str | None:
+    errors = sorted(item_validator().iter_errors(obj), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return None
+    err = errors[0]
+    where = ".".join(str(p) for p in err.absolute_path)
+    if err.validator == "anyOf" and not where:
+        return "record needs a 'prompt' (string) or 'messages' (chat list)"
+    if err.validator == "type" and not where:
+        return f"record must be a JSON object, not {_json_type(obj)}"
+    message = err.message
+    if len(message) > 160:
+        message = message[:157] + "..."
+    return f"{where}: {message}" if where else message
+
+
+def _json_type(obj: Any) -> str:
+    if isinstance(obj, list):
+        return "an array"
+    if isinstance(obj, str):
+        return "a string"
+    if obj is None:
+        return "null"
+    if isinstance(obj, bool):
+        return "a boolean"
+    return "a number"
+
+
+def _to_item(obj: dict[str, Any], src: Source) -> Item:
+    rollouts = obj.get("rollouts")
+    ident = obj.get("id")
+    cohort = obj.get("cohort")
+    return Item(
+        source=src,
+        answer=obj["answer"],
+        prompt=obj.get("prompt"),
+        messages=obj.get("messages"),
+        id=None if ident is None else str(ident),
+        subject=obj.get("subject"),
+        verifier=obj.get("verifier"),
+        choices=obj.get("choices"),
+        cohort=None if cohort is None else str(cohort),
+        meta=obj.get("meta"),
+        rollouts=None if rollouts is None else [_to_rollout(r) for r in rollouts],
+    )
+
+
+def _to_rollout(r: dict[str, Any]) -> Rollout:
+    reward = r.get("reward")
+    return Rollout(
+        completion=r["completion"],
+        reward=None if reward is None else float(reward),
+        logprobs=r.get("logprobs"),
+        entropies=r.get("entropies"),
+        n_tokens=r.get("n_tokens"),
+    )
+
+
+def read_items_quietly(path: str) -> list[Item]:
+    """Read a small auxiliary file (a probe set): valid items only; problems raise InputError."""
+    problems: list[str] = []
+
+    class _Collect(Gate):
+        def observe(self, feature, value, source, *, cohort=None, **context):  # type: ignore[override]
+            if feature == "data_records":
+                problems.append(f"{source}: file holds no records")
+            else:
+                problems.append(f"{source}: {context.get('detail', feature)}")
+
+    gate = _Collect(())
+    items = list(iter_items(discover_files([path]), gate))
+    if problems:
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise InputError(problems[0] + more)
+    return items
+
+
+def is_interactive_stream(stream: Any) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    if os.environ.get("CI") or os.environ.get("PRE_COMMIT"):
+        return False
+    return bool(isatty and isatty())
