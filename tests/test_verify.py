@@ -1,0 +1,232 @@
+"""Verifiers: each built-in on hand-picked completions, plug-ins, and failures as records."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import types
+
+import pytest
+
+from datalint.extras import MissingExtra
+from datalint.records import Item, Rollout, Source
+from datalint.verify import GradingError, get_verifier, grade, grade_items
+from datalint.verify.mcq import chosen_letter
+from datalint.verify.numeric import parse_number
+
+
+def item(answer, verifier=None, line=1, **kw) -> Item:
+    return Item(source=Source("data.jsonl", line), answer=answer, verifier=verifier, **kw)
+
+
+@pytest.mark.parametrize(
+    ("completion", "reward"),
+    [
+        ("85", 1.0),
+        ("  85 \n", 1.0),
+        ("85.", 1.0),
+        ("85 junk", 0.0),  # the tiny world: text before EOS is the answer, as is
+        ("8 5", 0.0),
+        ("", 0.0),
+    ],
+)
+def test_exact_on_tiny_world_completions(completion: str, reward: float) -> None:
+    assert grade(item("85"), completion) == reward  # "exact" is the default verifier
+
+
+def test_exact_normalizes_case_and_whitespace() -> None:
+    assert grade(item("New  York", "exact"), "new york.") == 1.0
+    assert grade(item("New York", "exact"), "New Yorker") == 0.0
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("1,234", 1234.0),
+        ("3/4", 0.75),
+        ("-3 / 4", -0.75),
+        ("1e-3", 0.001),
+        ("+2.50", 2.5),
+        (".5", 0.5),
+        ("50%", 0.5),
+        ("42.", 42.0),
+        ("12,34", None),
+        ("85 junk", None),
+        ("1/0", None),
+        ("e5", None),
+        ("", None),
+    ],
+)
+def test_parse_number(text: str, value: float | None) -> None:
+    assert parse_number(text) == value
+
+
+@pytest.mark.parametrize(
+    ("gold", "completion", "reward"),
+    [
+        ("1234", "1,234", 1.0),
+        (0.75, "3/4", 1.0),
+        ("0.001", "1e-3", 1.0),
+        ("85", "85 junk", 0.0),  # taken as is: not a number, and no answer marker
+        ("85", "86", 0.0),
+        ("7", "Adding them up, the answer is 7.", 1.0),
+        ("7", "#### 7", 1.0),
+        ("7", r"so \boxed{7}", 1.0),
+    ],
+)
+def test_numeric(gold, completion: str, reward: float) -> None:
+    assert grade(item(gold, "numeric"), completion) == reward
+
+
+def test_numeric_tolerance_is_configurable() -> None:
+    loose = get_verifier("numeric", rel_tol=1e-3)
+    strict = get_verifier("numeric")
+    # |100.05 - 100| / 100.05 = 5.0e-4: inside rel 1e-3, outside rel 1e-6
+    assert loose("100.05", item("100")) == 1.0
+    assert strict("100.05", item("100")) == 0.0
+    assert strict("100.00000001", item("100")) == 1.0  # 1e-10 relative
+
+
+def test_numeric_gold_that_is_no_number_is_an_error() -> None:
+    with pytest.raises(GradingError, match="not a number"):
+        grade(item("seven", "numeric"), "7")
+
+
+@pytest.mark.parametrize(
+    ("completion", "letter"),
+    [
+        ("B", "B"),
+        ("(B)", "B"),
+        ("b.", "B"),
+        ("Answer: B", "B"),
+        ("the answer is b.", "B"),
+        ("The answer is (C) because the rest are wrong", "C"),
+        ("I first thought A, but the answer is D", "D"),
+        ("B) 42", "B"),
+        ("the answer is a prime", None),  # lower-case "a" here is an article
+        ("I do not know", None),
+    ],
+)
+def test_mcq_letter_extraction(completion: str, letter: str | None) -> None:
+    assert chosen_letter(completion) == letter
+
+
+def test_mcq_gold_letter_or_choice_text() -> None:
+    choices = ["Paris", "Rome", "Berlin"]
+    assert grade(item("B", "mcq", choices=choices), "Answer: B") == 1.0
+    assert grade(item("B", "mcq", choices=choices), "Answer: C") == 0.0
+    assert grade(item("Rome", "mcq", choices=choices), "(b)") == 1.0
+    assert grade(item("Rome", "mcq", choices=choices), "rome") == 1.0  # choice text as the answer
+    with pytest.raises(GradingError, match="neither an option letter"):
+        grade(item("Madrid", "mcq", choices=choices), "A")
+    with pytest.raises(GradingError):
+        grade(item("D", "mcq", choices=choices), "D")  # only three options
+
+
+def test_regex_fullmatch_on_stripped_completion() -> None:
+    assert grade(item(r"\d+ (cm|mm)", "regex"), " 12 cm\n") == 1.0
+    assert grade(item(r"\d+ (cm|mm)", "regex"), "12 cm long") == 0.0
+    with pytest.raises(GradingError, match="regular expression"):
+        grade(item("([", "regex"), "x")
+
+
+def test_math_verifier_equivalent_forms() -> None:
+    pytest.importorskip("math_verify")
+    assert grade(item("3/4", "math"), r"The answer is $\frac{3}{4}$") == 1.0
+    assert grade(item("0.75", "math"), "so x = 0.75") == 1.0
+    assert grade(item("5", "math"), "I think 6") == 0.0
+
+
+def test_math_verifier_runs_in_a_thread() -> None:
+    pytest.importorskip("math_verify")
+    out: list[float] = []
+    worker = threading.Thread(target=lambda: out.append(grade(item("3/4", "math"), "0.75")))
+    worker.start()
+    worker.join()
+    assert out == [1.0]
+
+
+def test_math_verifier_without_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "math_verify", None)  # makes `import math_verify` fail
+    with pytest.raises(MissingExtra, match=r"datalint\[math\]"):
+        grade(item("1/3", "math"), "1/3")
+
+
+def _plugin_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    module = types.ModuleType("my_graders")
+    module.starts_with_gold = lambda completion, it: completion.startswith(it.answer_text)
+    module.half = lambda completion, it: 0.5
+    module.broken = lambda completion, it: 1 / 0
+    module.not_a_number = lambda completion, it: "yes"
+    monkeypatch.setitem(sys.modules, "my_graders", module)
+
+
+def test_plugin_import_string(monkeypatch: pytest.MonkeyPatch) -> None:
+    _plugin_module(monkeypatch)
+    assert grade(item("85", "my_graders:starts_with_gold"), "85 junk") == 1.0
+    assert grade(item("85", "my_graders:half"), "x") == 0.5
+    with pytest.raises(GradingError, match="not a finite number"):
+        grade(item("85", "my_graders:not_a_number"), "x")
+    with pytest.raises(GradingError, match="has no verifier"):
+        get_verifier("my_graders:missing")
+    with pytest.raises(GradingError, match="cannot import"):
+        get_verifier("no_such_module_xyz:fn")
+
+
+def test_plugin_entry_point(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datalint.verify import plugins
+
+    class FakeEntryPoint:
+        name = "always"
+
+        def load(self):
+            return lambda completion, it: True
+
+    monkeypatch.setattr(plugins, "entry_points", lambda group: [FakeEntryPoint()])
+    get_verifier.cache_clear()
+    try:
+        assert grade(item("x", "always"), "anything") == 1.0
+        with pytest.raises(GradingError, match="unknown verifier 'nope'"):
+            get_verifier("nope")
+    finally:
+        get_verifier.cache_clear()
+
+
+def test_default_verifier_applies_when_item_names_none() -> None:
+    assert grade(item("1,000"), "1000") == 0.0  # exact by default
+    assert grade(item("1,000"), "1000", default_verifier="numeric") == 1.0
+
+
+def test_grade_items_fills_rewards_keeps_given_and_reports_failures(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _plugin_module(monkeypatch)
+    items = [
+        item("85", line=1),
+        item("85", "my_graders:broken", line=2),
+        item("([", "regex", line=3),
+    ]
+    given = Rollout("wrong", reward=1.0)
+    rollouts = [
+        [Rollout("85"), Rollout("84"), given],
+        [Rollout("85"), Rollout("85", reward=0.0)],
+        [Rollout("a"), Rollout("b")],
+    ]
+    rewards, failures = grade_items(items, rollouts)
+    assert rewards == [[1.0, 0.0, 1.0], [0.0], []]
+    assert rollouts[0][0].reward == 1.0 and rollouts[0][1].reward == 0.0
+    assert given.reward == 1.0  # a replayed reward is never re-graded
+    assert rollouts[1][0].reward is None  # its verifier raised: no reward
+    assert [(f.item_index, f.source.line, f.n_failed, f.n_rollouts) for f in failures] == [
+        (1, 2, 1, 2),
+        (2, 3, 2, 2),
+    ]
+    assert "division by zero" in failures[0].message
+    assert failures[1].verifier == "regex"
+    assert "regular expression" in failures[1].message
+
+
+def test_grade_items_unknown_verifier_is_a_failure_not_a_crash() -> None:
+    rewards, failures = grade_items([item("1", "no-such-verifier")], [[Rollout("1")]])
+    assert rewards == [[]]
+    assert len(failures) == 1 and "unknown verifier" in failures[0].message
