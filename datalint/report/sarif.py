@@ -1,0 +1,125 @@
+"""``sarif``: SARIF 2.1.0 as GitHub code scanning reads it.
+
+One ``reportingDescriptor`` per rule that fired, carrying the rule's docs as help text and
+markdown; one result per finding, located by a URI relative to the working directory (the
+repository root in a workflow) under the ``%SRCROOT%`` base id.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import quote
+
+from datalint import __version__
+from datalint.findings import Finding, Report
+from datalint.report._common import json_safe, rule_statistics
+from datalint.rulebook import Rule
+
+SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
+INFORMATION_URI = "https://github.com/datalint/datalint"
+SRCROOT = "%SRCROOT%"
+SARIF_LEVELS = {"error": "error", "warning": "warning"}
+
+
+def render(
+    report: Report,
+    rules: Mapping[str, Rule],
+    out: TextIO,
+    *,
+    statistics: bool = False,
+    color: bool | None = None,
+) -> None:
+    out.write(json.dumps(sarif_log(report, rules, statistics=statistics), indent=2) + "\n")
+
+
+def sarif_log(
+    report: Report, rules: Mapping[str, Rule], *, statistics: bool = False
+) -> dict[str, Any]:
+    cwd = Path.cwd().resolve()
+    codes = sorted({f.code for f in report.findings})
+    index = {code: i for i, code in enumerate(codes)}
+    first_seen = {}
+    for f in report.findings:
+        first_seen.setdefault(f.code, f)
+    descriptors = [_descriptor(code, rules.get(code), first_seen[code]) for code in codes]
+    results = [_result(f, index[f.code], cwd) for f in report.findings]
+    properties: dict[str, Any] = {"summary": report.summary.as_dict()}
+    if statistics:
+        properties["statistics"] = [s.as_dict() for s in rule_statistics(report.findings)]
+    run: dict[str, Any] = {
+        "tool": {
+            "driver": {
+                "name": "datalint",
+                "version": __version__,
+                "semanticVersion": __version__,
+                "informationUri": INFORMATION_URI,
+                "rules": descriptors,
+            }
+        },
+        "originalUriBaseIds": {SRCROOT: {"uri": cwd.as_uri().rstrip("/") + "/"}},
+        "results": results,
+        "columnKind": "unicodeCodePoints",
+        "properties": json_safe(properties),
+    }
+    return {"$schema": SARIF_SCHEMA_URI, "version": "2.1.0", "runs": [run]}
+
+
+def _descriptor(code: str, rule: Rule | None, example: Finding) -> dict[str, Any]:
+    if rule is None:  # a finding from a code the rulebook does not hold: describe it minimally
+        return {
+            "id": code,
+            "name": example.name,
+            "shortDescription": {"text": example.name},
+            "defaultConfiguration": {"level": SARIF_LEVELS.get(example.level, "warning")},
+            "properties": {"tags": ["datalint"]},
+        }
+    markdown = rule.docs_markdown()
+    return {
+        "id": rule.code,
+        "name": rule.name,
+        "shortDescription": {"text": rule.summary},
+        "fullDescription": {"text": rule.what.strip()},
+        "help": {"text": _help_text(rule), "markdown": markdown},
+        "defaultConfiguration": {"level": SARIF_LEVELS.get(rule.level, "warning")},
+        "properties": {
+            "tags": ["datalint", rule.family, rule.scope],
+            "condition": rule.condition,
+        },
+    }
+
+
+def _help_text(rule: Rule) -> str:
+    return (
+        f"{rule.summary}\n\nWhat it does: {rule.what.strip()}\n\n"
+        f"Why it matters: {rule.why.strip()}\n\nHow to fix: {rule.fix.strip()}\n"
+    )
+
+
+def _result(f: Finding, rule_index: int, cwd: Path) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "ruleId": f.code,
+        "ruleIndex": rule_index,
+        "level": SARIF_LEVELS.get(f.level, "warning"),
+        "message": {"text": f.message or f.name},
+    }
+    if f.path:
+        physical: dict[str, Any] = {"artifactLocation": _artifact_location(f.path, cwd)}
+        if f.line > 0:
+            physical["region"] = {"startLine": f.line}
+        result["locations"] = [{"physicalLocation": physical}]
+    if f.cohort is not None:
+        result["properties"] = {"cohort": f.cohort}
+    return result
+
+
+def _artifact_location(path: str, cwd: Path) -> dict[str, str]:
+    absolute = Path(os.path.normpath(cwd / path))  # cwd / an absolute path is that path
+    try:
+        relative = absolute.relative_to(cwd).as_posix()
+    except ValueError:  # outside the working directory: GitHub cannot place it, keep it exact
+        return {"uri": absolute.as_uri()}
+    return {"uri": quote(relative, safe="/"), "uriBaseId": SRCROOT}
