@@ -1,0 +1,1 @@
+"""calibrate: measure what a cohort really does to the model and learn to predict it."""

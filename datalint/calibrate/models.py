@@ -1,0 +1,89 @@
+"""The two learners: monotone gradient-boosted trees (the predictor) and ridge (its baseline).
+
+Missing features (the logprob group, when rollouts were replayed without logprobs) are NaN.
+xgboost handles them natively: each split learns a default branch for missing values, and the
+ONNX export keeps that branch. Ridge imputes each missing value with the training mean, which
+after standardization is 0, so a missing feature contributes nothing to its prediction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from datalint.extras import MissingExtra
+from datalint.features_names import FEATURE_NAMES
+
+# The seed's prior, imposed as constraints: more disagreement -> more lift; more dead ends -> less.
+MONOTONE: dict[str, int] = {
+    "frac_nondegenerate": 1,
+    "adv_std": 1,
+    "adv_absmean": 1,
+    "frac_all_wrong": -1,
+    "frac_all_correct": -1,
+}
+
+XGB_PARAMS: dict[str, Any] = {
+    "n_estimators": 300,
+    "max_depth": 3,
+    "learning_rate": 0.03,
+    "subsample": 0.8,
+    "colsample_bytree": 0.8,
+    "min_child_weight": 3.0,
+    "reg_lambda": 1.0,
+    "n_jobs": 1,
+    "tree_method": "hist",
+}
+
+
+def monotone_vector(feature_names: tuple[str, ...] = FEATURE_NAMES) -> tuple[int, ...]:
+    return tuple(MONOTONE.get(name, 0) for name in feature_names)
+
+
+def fit_xgboost(x: np.ndarray, y: np.ndarray, seed: int = 0) -> Any:
+    """xgboost regressor fitted on plain numpy (names f0..fN, which the ONNX export needs)."""
+    try:
+        import xgboost
+    except ImportError:
+        raise MissingExtra("calibrate", "xgboost") from None
+    model = xgboost.XGBRegressor(
+        **XGB_PARAMS, monotone_constraints=monotone_vector(), random_state=seed
+    )
+    model.fit(np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.float32))
+    return model
+
+
+def predict_xgboost(model: Any, x: np.ndarray) -> np.ndarray:
+    return np.asarray(model.predict(np.asarray(x, dtype=np.float32)), dtype=float)
+
+
+@dataclass(slots=True)
+class RidgeModel:
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        z = (np.asarray(x, dtype=float) - self.mean) / self.scale
+        z = np.where(np.isnan(z), 0.0, z)
+        return z @ self.coef + self.intercept
+
+
+def fit_ridge(x: np.ndarray, y: np.ndarray, alpha: float = 10.0) -> RidgeModel:
+    """Closed-form ridge on standardized features: coef = (Z'Z + alpha I)^-1 Z'(y - mean y)."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    with np.errstate(all="ignore"):
+        mean = np.nanmean(x, axis=0)
+        scale = np.nanstd(x, axis=0)
+    mean = np.where(np.isnan(mean), 0.0, mean)
+    # a constant or all-missing column standardizes to 0 rather than dividing by zero
+    scale = np.where(np.isnan(scale) | (scale < 1e-12), 1.0, scale)
+    z = np.where(np.isnan(x), 0.0, (x - mean) / scale)
+    intercept = float(y.mean())
+    gram = z.T @ z + alpha * np.eye(z.shape[1])
+    coef = np.linalg.solve(gram, z.T @ (y - intercept))
+    return RidgeModel(mean=mean, scale=scale, coef=coef, intercept=intercept)

@@ -1,0 +1,80 @@
+"""Ranking metrics and evaluation pieces against hand-computed values."""
+
+import math
+
+import numpy as np
+import pytest
+
+from datalint.calibrate import metrics
+from datalint.calibrate.evaluate import kfold_indices, noise_ceiling, oracle_gain, seed_agreement
+
+
+def test_pairwise_accuracy_kendall_spearman_on_one_swap():
+    score = np.array([1.0, 2.0, 3.0, 4.0])
+    actual = np.array([1.0, 3.0, 2.0, 4.0])
+    # 6 pairs, only (1, 2) is ordered the wrong way
+    assert metrics.pairwise_accuracy(score, actual) == pytest.approx(5 / 6)
+    assert metrics.kendall_tau(score, actual) == pytest.approx((5 - 1) / 6)
+    # rank differences 0, 1, -1, 0: rho = 1 - 6 * 2 / (4 * 15)
+    assert metrics.spearman(score, actual) == pytest.approx(0.8)
+
+
+def test_constant_score_is_a_coin_flip_and_tied_actuals_are_skipped():
+    assert metrics.pairwise_accuracy(np.zeros(5), np.arange(5.0)) == 0.5
+    # the (0, 1) pair ties in actual: 2 remaining pairs, both right
+    assert metrics.pairwise_accuracy(np.array([1.0, 2.0, 3.0]), np.array([0.0, 0.0, 1.0])) == 1.0
+    assert metrics.kendall_tau(np.zeros(4), np.arange(4.0)) == 0.0
+
+
+def test_rankdata_averages_ties():
+    assert metrics.rankdata(np.array([10.0, 20.0, 10.0, 30.0])).tolist() == [1.5, 3.0, 1.5, 4.0]
+
+
+def test_top_k_gain_ratio_and_sd():
+    score = np.arange(1.0, 11.0)
+    actual = np.array([0, 0, 0, 0, 0, 0, 0, 0, 1, 3], dtype=float)
+    gain = metrics.top_k_gain(score, actual, 0.1)  # one pick: the cohort with lift 3
+    assert gain["top_mean"] == 3.0
+    assert gain["random_mean"] == pytest.approx(0.4)
+    assert gain["diff"] == pytest.approx(2.6)
+    assert gain["ratio"] == pytest.approx(3 / 0.4 - 1)
+    assert gain["sd"] == pytest.approx(2.6 / math.sqrt(0.84))
+    # top 20%: lifts 3 and 1
+    assert metrics.top_k_gain(score, actual, 0.2)["top_mean"] == 2.0
+
+
+def test_top_k_ratio_is_nan_when_mean_lift_is_not_positive():
+    gain = metrics.top_k_gain(np.arange(4.0), np.array([-1.0, -1.0, 0.0, 1.0]), 0.25)
+    assert math.isnan(gain["ratio"])
+    assert gain["diff"] == pytest.approx(1.0 - (-0.25))
+
+
+def test_spearman_brown():
+    assert metrics.spearman_brown(0.5, 3) == pytest.approx(0.75)
+    assert metrics.spearman_brown(0.5, 1) == pytest.approx(0.5)
+    assert metrics.spearman_brown(0.3, math.inf) == 1.0
+
+
+def test_oracle_is_seed_cross_fit():
+    # two seeds; seed 0 ranks cohort 3 top, seed 1 ranks cohort 0 top
+    lifts = np.array([[0.0, 4.0], [1.0, 1.0], [2.0, 2.0], [4.0, 0.0], [0.0, 0.0]])
+    oracle = oracle_gain(lifts, fraction=0.2)
+    # held seed 0, picked by seed 1 -> cohort 0 (lift 0 in seed 0): 0 - mean 1.4 = -1.4
+    # held seed 1, picked by seed 0 -> cohort 3 (lift 0 in seed 1): 0 - 1.4 = -1.4
+    assert oracle["diff"] == pytest.approx(-1.4)
+
+
+def test_seed_agreement_and_noise_ceiling():
+    base = np.arange(10.0)
+    lifts = np.stack([base, base, base[::-1]], axis=1)
+    agree = seed_agreement(lifts)
+    assert agree["spearman"] == pytest.approx((1.0 - 1.0 - 1.0) / 3)
+    perfect = noise_ceiling(np.stack([base, base], axis=1))
+    assert perfect["single_seed_reliability"] == pytest.approx(1.0)
+    assert perfect["max_spearman"] == pytest.approx(1.0)
+
+
+def test_kfold_covers_every_row_once():
+    parts = kfold_indices(23, 5, seed=1)
+    assert sorted(np.concatenate(parts).tolist()) == list(range(23))
+    assert len(kfold_indices(7, 0)) == 7
