@@ -138,6 +138,7 @@ def _iter_file(path: str, gate: Gate, max_line_bytes: int) -> Iterator[Item | No
                     Source(path, lineno + 1),
                     detail=_read_error_detail(exc, is_gzip),
                 )
+                saw_record = True  # reported as unreadable, not as empty
                 break
             lineno += 1
             src = Source(path, lineno)

@@ -1,0 +1,220 @@
+"""The ``check`` pipeline as one straight line: load -> static -> cohorts -> rollouts -> grading
+-> features -> prediction -> rules -> report. Each stage lives in its own module; this one only
+wires them together and decides which model-based stages can run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from datalint.cohorts import make_cohorts
+from datalint.engine import Gate
+from datalint.extras import MissingExtra
+from datalint.findings import CohortReport, Report, Summary
+from datalint.io import DEFAULT_MAX_LINE_BYTES, FileStats, discover_files, iter_items
+from datalint.records import Item
+from datalint.rulebook import Rule
+
+LEVEL_ORDER = {"error": 0, "warning": 1}
+
+
+@dataclass(slots=True)
+class CheckOptions:
+    paths: list[str]
+    probe: str | None = None
+    rollouts_file: str | None = None
+    backend: str = "transformers"
+    model: str | None = None
+    rollouts_per_item: int = 8
+    temperature: float = 1.0
+    max_new_tokens: int = 256
+    seed: int = 0
+    cohort_size: int = 4
+    default_verifier: str = "exact"
+    static_only: bool = False
+    require_model: bool = False
+    use_cache: bool = True
+    cache_dir: str | None = None
+    predictor: str | None = None
+    fail_under: float | None = None
+    progress: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+Notify = Callable[[str], None]
+
+
+def _stderr_note(message: str) -> None:
+    print(f"datalint: {message}", file=sys.stderr)
+
+
+def run_check(opts: CheckOptions, rules: tuple[Rule, ...], notify: Notify = _stderr_note) -> Report:
+    from datalint.io import read_items_quietly
+    from datalint.static.base import build_static_checks, skip_notes
+
+    gate = Gate(rules)
+    files = discover_files(opts.paths)
+    probe_items = read_items_quietly(opts.probe) if opts.probe else None
+    max_line = _max_line_bytes(rules)
+    static_checks = build_static_checks(gate, probe_items=probe_items)
+    for line in skip_notes(static_checks):
+        notify(line)
+
+    plan = _model_plan(opts)
+    retained: list[Item] = []
+    stats: list[FileStats] = []
+    n_items = 0
+    for item in iter_items(files, gate, max_line_bytes=max_line, stats=stats):
+        n_items += 1
+        for check in static_checks:
+            check.feed(item, gate)
+        if plan.keep_all or (plan.keep_inline and item.rollouts is not None):
+            retained.append(item)
+    for check in static_checks:
+        check.finish(gate)
+
+    skipped: list[str] = []
+    if opts.static_only:
+        skipped.append("rollouts, features and prediction (--static-only)")
+    elif plan.no_backend_reason and len(retained) < n_items:
+        if opts.require_model:
+            raise MissingExtra("hf", "--require-model needs a policy model to sample rollouts")
+        what = (
+            "rollouts, features and prediction"
+            if not retained
+            else (f"rollouts for the {n_items - len(retained)} items without inline rollouts")
+        )
+        skipped.append(f"{what}: {plan.no_backend_reason}")
+    result = _ModelResult([], None, None, None)
+    if retained:
+        result = _model_stages(retained, opts, gate, probe_items, notify)
+
+    findings = sorted(gate.findings, key=lambda f: (f.path, f.line, LEVEL_ORDER[f.level], f.code))
+    n_errors = sum(f.level == "error" for f in findings)
+    n_warnings = len(findings) - n_errors
+    lift_score = result.lift_score
+    below = opts.fail_under is not None and lift_score is not None and lift_score < opts.fail_under
+    summary = Summary(
+        passed=n_errors == 0 and not below,
+        n_files=len(stats),
+        n_items=n_items,
+        n_errors=n_errors,
+        n_warnings=n_warnings,
+        lift_score=result.lift_score,
+        fail_under=opts.fail_under,
+        predictor=result.predictor,
+        similarity=result.similarity,
+        skipped_stages=skipped,
+    )
+    return Report(findings=findings, cohorts=result.cohorts, summary=summary)
+
+
+def _max_line_bytes(rules: tuple[Rule, ...]) -> int:
+    """The loader's limit is the threshold of the line-length rule (one number, one place)."""
+    for rule in rules:
+        if rule.feature == "line_bytes":
+            return int(rule.threshold)
+    return DEFAULT_MAX_LINE_BYTES
+
+
+@dataclass(slots=True)
+class _ModelPlan:
+    keep_all: bool  # a backend (or a rollouts file) serves every item
+    keep_inline: bool  # items with inline rollouts are replayed
+    no_backend_reason: str | None = None
+
+
+def _model_plan(opts: CheckOptions) -> _ModelPlan:
+    if opts.static_only:
+        return _ModelPlan(False, False)
+    if opts.rollouts_file:
+        return _ModelPlan(True, True)
+    if opts.backend == "vllm":
+        if importlib.util.find_spec("vllm") is None:
+            raise MissingExtra("vllm", "--backend vllm")
+        return _ModelPlan(True, True)
+    if importlib.util.find_spec("torch") and importlib.util.find_spec("transformers"):
+        return _ModelPlan(True, True)
+    reason = (
+        "no policy backend, the 'hf' extra is not installed (pip install 'datalint[hf]'); "
+        "pass --rollouts FILE or put rollouts in the data to lint without one"
+    )
+    return _ModelPlan(False, True, reason)
+
+
+@dataclass(slots=True)
+class _ModelResult:
+    cohorts: list[CohortReport]
+    predictor: str | None
+    similarity: str | None
+    lift_score: float | None
+
+
+def _model_stages(
+    items: list[Item],
+    opts: CheckOptions,
+    gate: Gate,
+    probe_items: list[Item] | None,
+    notify: Notify,
+) -> _ModelResult:
+    from datalint.predict import LiftPredictor
+    from datalint.reward_stage import evaluate_cohorts
+    from datalint.rollout.base import SamplingParams
+    from datalint.rollout.stage import obtain_rollouts
+
+    cohorts = make_cohorts(items, opts.cohort_size)
+    ordered = [it for c in cohorts for it in c.items]
+    params = SamplingParams(
+        n=opts.rollouts_per_item,
+        temperature=opts.temperature,
+        max_new_tokens=opts.max_new_tokens,
+        seed=opts.seed,
+    )
+    rollouts = obtain_rollouts(
+        ordered,
+        backend_name=opts.backend,
+        model=opts.model,
+        params=params,
+        rollouts_file=opts.rollouts_file,
+        cache_dir=opts.cache_dir,
+        use_cache=opts.use_cache,
+        progress=opts.progress,
+    )
+    by_item = {id(it): r for it, r in zip(ordered, rollouts, strict=True)}
+    per_cohort = [[by_item[id(it)] for it in c.items] for c in cohorts]
+
+    similarity: dict[str, float] | None = None
+    similarity_name: str | None = None
+    if probe_items:
+        similarity, similarity_name = _similarity(cohorts, probe_items)
+
+    reports = evaluate_cohorts(
+        cohorts,
+        per_cohort,
+        gate,
+        similarity=similarity,
+        default_verifier=opts.default_verifier,
+    )
+    predictor = LiftPredictor.load(opts.predictor)
+    predictions = predictor.predict([r.features for r in reports])
+    for report, cohort, lift in zip(reports, cohorts, predictions, strict=True):
+        report.predicted_lift = float(lift)
+        first = cohort.items[0].source
+        gate.observe("predicted_lift", float(lift), first, cohort=cohort.id, cohort_id=cohort.id)
+    lift_score = predictor.dataset_lift_score(predictions, [len(c.items) for c in cohorts])
+    if predictor.is_fallback:
+        notify(f"no lift predictor found; scoring with {predictor.name}")
+    return _ModelResult(reports, predictor.name, similarity_name, lift_score)
+
+
+def _similarity(cohorts, probe_items):  # type: ignore[no-untyped-def]
+    from datalint.similarity import cohort_similarities
+
+    return cohort_similarities(
+        [[it.prompt_text for it in c.items] for c in cohorts],
+        [it.prompt_text for it in probe_items],
+        [c.id for c in cohorts],
+    )
