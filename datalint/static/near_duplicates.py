@@ -1,0 +1,233 @@
+"""D002: a prompt that nearly repeats an earlier one (Jaccard similarity of word shingles).
+
+``feed`` keeps only token hashes (4 bytes a token), an 8-byte digest of the normalised prompt and
+the record's file index and line. ``finish`` does the rest in numpy, in chunks:
+
+1. shingles: hashes of ``shingle_words`` consecutive tokens, as a sorted set per prompt;
+2. MinHash (multiply-shift hashing, one column per permutation) and LSH banding: prompts that
+   agree on all rows of some band become candidate pairs. Inside a bucket each prompt is paired
+   with the bucket's first prompt and with its predecessor, which keeps a bucket of thousands
+   (a shared preamble) linear instead of quadratic;
+3. every candidate pair is verified with the exact Jaccard similarity of the two shingle sets.
+
+Tokens are runs of word characters or single punctuation characters of the UTF-8 bytes, so
+"12+3" is three tokens and a change of one number changes the shingles that contain it. A prompt
+shorter than ``shingle_words`` tokens is one shingle. Prompts that exactly repeat an earlier one
+are left to D001 and take no part here. The value reported for a prompt is its highest
+similarity to any earlier prompt among the candidates, naming that prompt.
+"""
+
+from __future__ import annotations
+
+import re
+from array import array
+from zlib import crc32
+
+import numpy as np
+
+from datalint.engine import Gate
+from datalint.records import Item, Source
+from datalint.static.base import describe_other
+from datalint.static.text import digest16, prompt_identity
+
+FEATURE = "near_duplicate_similarity"
+_TOKEN = re.compile(rb"\w+|[^\w\s]")
+_SHINGLES_PER_CHUNK = 1 << 17
+_HASHES_PER_CHUNK = 1 << 20  # shingles x rows hashed at once in one band (8 MB of uint64)
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+_TARGET_RECALL = 0.995
+
+
+class NearDuplicates:
+    """Reports ``near_duplicate_similarity`` for each prompt with a similar earlier prompt."""
+
+    def __init__(
+        self, *, min_similarity: float = 0.9, shingle_words: int = 2, permutations: int = 128
+    ) -> None:
+        self.shingle_words = shingle_words
+        self.rows, self.bands = band_layout(min_similarity, permutations)
+        self._tokens = array("I")
+        self._ends = array("Q")
+        self._keys = array("Q")
+        self._file = array("I")
+        self._line = array("Q")
+        self._paths: list[str] = []
+        self._path_index: dict[str, int] = {}
+
+    def feed(self, item: Item, gate: Gate) -> None:
+        identity = prompt_identity(item)
+        tokens = _TOKEN.findall(identity.encode("utf-8", "surrogatepass"))
+        if not tokens:
+            return
+        self._tokens.extend(map(crc32, tokens))
+        self._ends.append(len(self._tokens))
+        self._keys.append(int.from_bytes(digest16(identity)[:8], "little"))
+        index = self._path_index.get(item.source.path)
+        if index is None:
+            index = self._path_index[item.source.path] = len(self._paths)
+            self._paths.append(item.source.path)
+        self._file.append(index)
+        self._line.append(item.source.line)
+
+    def finish(self, gate: Gate) -> None:
+        if len(self._ends) < 2:
+            return
+        keep = _first_occurrences(np.frombuffer(self._keys, dtype=np.uint64))
+        tokens = np.frombuffer(self._tokens, dtype=np.uint32)
+        ends = np.frombuffer(self._ends, dtype=np.uint64).astype(np.int64)
+        starts = np.concatenate(([0], ends[:-1]))
+        shingles, offsets = shingle_sets(tokens, starts[keep], ends[keep], self.shingle_words)
+        self._tokens = array("I")  # no longer needed; give the memory back before banding
+        pairs = candidate_pairs(shingles, offsets, self.rows, self.bands)
+        best = best_matches(pairs, shingles, offsets)
+        original = np.flatnonzero(keep)
+        for j, (i, similarity) in sorted(best.items()):
+            here = self._source(int(original[j]))
+            there = self._source(int(original[i]))
+            gate.observe(FEATURE, similarity, here, near_duplicate_of=describe_other(there, here))
+
+    def _source(self, index: int) -> Source:
+        return Source(self._paths[self._file[index]], self._line[index])
+
+
+def band_layout(min_similarity: float, permutations: int) -> tuple[int, int]:
+    """(rows, bands) with the most rows per band that still finds a pair at ``min_similarity``
+    with probability >= 99.5% (more rows per band: fewer false candidates)."""
+    s = min(max(min_similarity, 0.05), 1.0)
+    for rows in range(permutations, 0, -1):
+        bands = permutations // rows
+        if 1.0 - (1.0 - s**rows) ** bands >= _TARGET_RECALL:
+            return rows, bands
+    return 1, permutations
+
+
+def _first_occurrences(keys: np.ndarray) -> np.ndarray:
+    """Boolean mask of the prompts whose normalised text did not occur earlier."""
+    _, first = np.unique(keys, return_index=True)
+    mask = np.zeros(len(keys), dtype=bool)
+    mask[first] = True
+    return mask
+
+
+def shingle_sets(
+    tokens: np.ndarray, starts: np.ndarray, ends: np.ndarray, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted, de-duplicated 32-bit shingle hashes per prompt, flat, with offsets (n + 1)."""
+    parts: list[np.ndarray] = []
+    counts = np.zeros(len(starts), dtype=np.int64)
+    lo = 0
+    while lo < len(starts):
+        budget = starts[lo] + _SHINGLES_PER_CHUNK
+        hi = min(max(lo + 1, int(np.searchsorted(ends, budget, side="right"))), len(starts))
+        values, owner = _chunk_shingles(tokens, starts[lo:hi], ends[lo:hi], width)
+        parts.append(values)
+        counts[lo:hi] = np.bincount(owner, minlength=hi - lo)
+        lo = hi
+    offsets = np.zeros(len(starts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    flat = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint32)
+    return flat, offsets
+
+
+def _chunk_shingles(
+    tokens: np.ndarray, starts: np.ndarray, ends: np.ndarray, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    lengths = ends - starts
+    owner = np.repeat(np.arange(len(starts)), lengths)
+    first_slot = np.cumsum(lengths) - lengths
+    position = np.repeat(starts - first_slot, lengths) + np.arange(int(lengths.sum()))
+    end_of = ends[owner]
+    h = np.zeros(len(position), dtype=np.uint64)
+    for offset in range(width):
+        at = position + offset
+        inside = at < end_of
+        tok = np.where(inside, tokens[np.minimum(at, len(tokens) - 1)], 0).astype(np.uint64)
+        h = h * _MIX + tok + np.uint64(1)
+    full = position + width <= end_of
+    short_first = (lengths[owner] < width) & (position == starts[owner])
+    valid = full | short_first
+    h, owner = h[valid], owner[valid]
+    h ^= h >> np.uint64(29)
+    h *= _MIX
+    values = (h >> np.uint64(32)).astype(np.uint32)
+    order = np.lexsort((values, owner))
+    values, owner = values[order], owner[order]
+    fresh = np.ones(len(values), dtype=bool)
+    fresh[1:] = (values[1:] != values[:-1]) | (owner[1:] != owner[:-1])
+    return values[fresh], owner[fresh]
+
+
+def candidate_pairs(shingles: np.ndarray, offsets: np.ndarray, rows: int, bands: int) -> np.ndarray:
+    """Candidate (earlier, later) index pairs as an (m, 2) array, without repeats."""
+    n = len(offsets) - 1
+    rng = np.random.default_rng(0x5EED)
+    mult = rng.integers(1, 2**63, size=(bands, rows), dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    add = rng.integers(0, 2**63, size=(bands, rows), dtype=np.uint64)
+    found: list[np.ndarray] = []
+    for band in range(bands):
+        keys = _band_keys(shingles, offsets, mult[band], add[band])
+        order = np.lexsort((np.arange(n), keys))
+        sorted_keys = keys[order]
+        same = np.zeros(n, dtype=bool)
+        same[1:] = sorted_keys[1:] == sorted_keys[:-1]
+        if not same.any():
+            continue
+        group_start = np.maximum.accumulate(np.where(same, 0, np.arange(n)))
+        later = order[same]
+        found.append(np.stack((order[group_start[same]], later), axis=1))
+        found.append(np.stack((order[np.flatnonzero(same) - 1], later), axis=1))
+    if not found:
+        return np.zeros((0, 2), dtype=np.int64)
+    pairs = np.concatenate(found).astype(np.int64)
+    codes = np.unique(pairs[:, 0] * n + pairs[:, 1])
+    return np.stack((codes // n, codes % n), axis=1)
+
+
+def _band_keys(
+    shingles: np.ndarray, offsets: np.ndarray, mult: np.ndarray, add: np.ndarray
+) -> np.ndarray:
+    n = len(offsets) - 1
+    keys = np.empty(n, dtype=np.uint64)
+    lo = 0
+    budget = max(1, _HASHES_PER_CHUNK // len(mult))
+    while lo < n:
+        hi = int(np.searchsorted(offsets, offsets[lo] + budget, side="right")) - 1
+        hi = min(max(hi, lo + 1), n)
+        x = shingles[offsets[lo] : offsets[hi]].astype(np.uint64)
+        hashed = (x[:, None] * mult[None, :] + add[None, :]) >> np.uint64(32)
+        mins = np.minimum.reduceat(hashed, offsets[lo:hi] - offsets[lo], axis=0)
+        key = np.zeros(hi - lo, dtype=np.uint64)
+        for column in mins.T:
+            key = key * _MIX + column
+        keys[lo:hi] = key
+        lo = hi
+    return keys
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Jaccard similarity of two sorted arrays of distinct values."""
+    if len(a) > len(b):
+        a, b = b, a
+    at = np.searchsorted(b, a)
+    at[at == len(b)] = 0
+    common = int(np.count_nonzero(b[at] == a))
+    return common / (len(a) + len(b) - common)
+
+
+def best_matches(
+    pairs: np.ndarray, shingles: np.ndarray, offsets: np.ndarray
+) -> dict[int, tuple[int, float]]:
+    """For each later prompt of a verified pair: (the earlier prompt most like it, similarity)."""
+    best: dict[int, tuple[int, float]] = {}
+    for i, j in pairs.tolist():
+        similarity = jaccard(
+            shingles[offsets[i] : offsets[i + 1]], shingles[offsets[j] : offsets[j + 1]]
+        )
+        current = best.get(j)
+        if (
+            current is None
+            or similarity > current[1]
+            or (similarity == current[1] and i < current[0])
+        ):
+            best[j] = (i, similarity)
+    return best
