@@ -202,36 +202,30 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
-_KNOWN_STR_FIELDS = ("subject", "verifier")
+_MISSING = object()
 
 
 def _looks_valid(obj: Any) -> bool:
     """A fast check that only ever says True for records the JSON Schema accepts.
 
     Validating a million records with jsonschema costs more than everything else in the static
-    stage, so valid-looking records skip it; anything unusual goes to the full validator, which
-    then writes the message. tests/test_io.py checks the implication on generated records.
+    stage, so plain records skip it; anything unusual goes to the full validator, which then
+    writes the message. tests/test_io.py checks the implication on generated records.
     """
-    if type(obj) is not dict:
+    if type(obj) is not dict or "messages" in obj or "choices" in obj or "rollouts" in obj:
         return False
-    prompt = obj.get("prompt")
-    if type(prompt) is not str or "messages" in obj:
+    if type(obj.get("prompt")) is not str or type(obj.get("answer")) not in (str, int, float):
         return False
-    answer = obj.get("answer")
-    if type(answer) is not str and type(answer) not in (int, float):
-        return False
-    for key in _KNOWN_STR_FIELDS:
-        v = obj.get(key)
-        if v is not None and (type(v) is not str or v == ""):
+    for key in ("subject", "verifier"):
+        v = obj.get(key, _MISSING)
+        if v is not _MISSING and (type(v) is not str or v == ""):
             return False
     for key in ("id", "cohort"):
-        v = obj.get(key)
-        if v is not None and type(v) not in (str, int):
+        v = obj.get(key, _MISSING)
+        if v is not _MISSING and type(v) not in (str, int):
             return False
-    meta = obj.get("meta")
-    if meta is not None and type(meta) is not dict:
-        return False
-    return not ("choices" in obj or "rollouts" in obj)
+    meta = obj.get("meta", _MISSING)
+    return meta is _MISSING or type(meta) is dict
 
 
 def _schema_problem(obj: Any) -> str | None:
