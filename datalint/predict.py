@@ -59,6 +59,15 @@ class LiftPredictor:
     def is_fallback(self) -> bool:
         return self._session is None
 
+    @property
+    def name(self) -> str:
+        return self.predictor_name
+
+    def dataset_lift_score(
+        self, predictions: Sequence[float], sizes: Sequence[int]
+    ) -> float | None:
+        return dataset_lift_score(predictions, sizes)
+
     @classmethod
     def load(cls, path: str | Path | None = None) -> LiftPredictor:
         """Load ``path`` (an explicit path must exist), else the shipped predictor, else the

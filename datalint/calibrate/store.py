@@ -32,6 +32,7 @@ primary key is present, and ``INSERT OR IGNORE`` means a run can never be counte
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -130,10 +131,8 @@ class RunRecord:
         return self.pgold_after - self.pgold_before
 
 
-def settings_hash(settings: dict[str, Any]) -> str:
-    from datalint.calibrate.hashing import stable_hash
-
-    return stable_hash(settings)
+def _missing_as_null(features: dict[str, float | None]) -> dict[str, float | None]:
+    return {k: (None if v is None or math.isnan(v) else float(v)) for k, v in features.items()}
 
 
 def _now() -> str:
@@ -204,7 +203,7 @@ class CalibrationStore:
                     rec.subject,
                     rec.data_hash,
                     rec.n_items,
-                    json.dumps(rec.features, allow_nan=False),
+                    json.dumps(_missing_as_null(rec.features), allow_nan=False),
                     json.dumps(rec.item_pass_rates),
                     rec.nll_before,
                     rec.nll_after,

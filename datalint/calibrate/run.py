@@ -1,0 +1,314 @@
+"""``datalint calibrate``: measure what each cohort of a dataset really does to the policy.
+
+For each cohort: its 23 features, computed by the same stages ``check`` runs (cohorts, rollouts,
+grading, features, target similarity) with the feature-rollout seed ``feature_seed``; then, per
+training seed, a real GRPO run from the same base checkpoint and the probe NLL after it. The
+probe NLL before is computed once per (model, probe) and kept in the store. GRPO training seeds
+start at ``first_training_seed`` (1000), far from the feature seed (0, check's default), so the
+feature rollouts never share a seed with the training runs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from datalint.calibrate.hashing import files_hash, items_hash, stable_hash
+from datalint.calibrate.jobs import GRPOJob, GRPOOutcome, init_worker, run_grpo_job
+from datalint.calibrate.store import CalibrationStore, RunKey, RunRecord
+from datalint.extras import MissingExtra
+from datalint.findings import CohortReport
+from datalint.records import Cohort, Item
+
+Notify = Callable[[str], None]
+
+
+@dataclass(slots=True)
+class CalibrateOptions:
+    paths: list[str]
+    probe: str
+    store: str
+    model: str | None = None
+    steps: int = 8
+    lr: float = 5e-5
+    seeds: int = 3
+    cohort_size: int = 4
+    workers: int = 2
+    backend: str = "transformers"
+    num_generations: int = 8
+    temperature: float = 1.0
+    max_completion_length: int = 8
+    feature_rollouts: int = 8
+    feature_max_new_tokens: int = 256
+    feature_seed: int = 0
+    first_training_seed: int = 1000
+    default_verifier: str = "exact"
+    trl_options: dict[str, Any] = field(default_factory=dict)
+    use_cache: bool = True
+    cache_dir: str | None = None
+    progress: bool = False
+
+    def grpo_settings(self) -> dict[str, Any]:
+        """Everything that changes a run's outcome besides cohort, seed, model and probe."""
+        return {
+            "steps": self.steps,
+            "lr": self.lr,
+            "num_generations": self.num_generations,
+            "temperature": self.temperature,
+            "max_completion_length": self.max_completion_length,
+            "trl_options": dict(sorted(self.trl_options.items())),
+            "feature_backend": self.backend,
+            "feature_rollouts": self.feature_rollouts,
+            "feature_max_new_tokens": self.feature_max_new_tokens,
+            "feature_seed": self.feature_seed,
+            "default_verifier": self.default_verifier,
+        }
+
+    def training_seeds(self) -> list[int]:
+        return [self.first_training_seed + s for s in range(self.seeds)]
+
+
+@dataclass(slots=True)
+class CohortMeasure:
+    """A cohort with its features, ready for GRPO."""
+
+    cohort: Cohort
+    report: CohortReport
+    key: str
+    subject: str | None
+
+    @property
+    def pass_rates(self) -> list[float]:
+        return [d.pass_rate for d in self.report.items]
+
+
+@dataclass(slots=True)
+class CalibrateSummary:
+    n_cohorts: int
+    n_runs_total: int
+    n_runs_done_before: int
+    n_runs_new: int
+    nll_before: float
+    pgold_before: float | None
+    model_fingerprint: str
+    probe_hash: str
+    settings_hash: str
+
+
+def resolve_model_dir(model: str | None) -> str:
+    """``--model``, else the shipped tiny policy (the same default ``check`` samples with)."""
+    if model:
+        return model
+    from datalint.rollout.stage import default_model_dir
+
+    return str(default_model_dir())
+
+
+def _check_backend(opts: CalibrateOptions) -> None:
+    missing = [m for m in ("torch", "transformers", "trl", "datasets") if not _importable(m)]
+    if missing:
+        raise MissingExtra("calibrate", f"GRPO needs {', '.join(missing)}")
+    if opts.backend == "vllm" or opts.trl_options.get("use_vllm"):
+        if not _importable("vllm"):
+            raise MissingExtra("vllm", "--backend vllm / trl's use_vllm")
+        import torch
+
+        if not torch.cuda.is_available():
+            raise MissingExtra("vllm", "vLLM GRPO generation needs a CUDA GPU and torch with CUDA")
+
+
+def _importable(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def load_items(paths: list[str]) -> list[Item]:
+    """Every item of the data files; a malformed line stops calibration with its file:line."""
+    from datalint.io import discover_files, read_items_quietly
+
+    items: list[Item] = []
+    for path in discover_files(paths):
+        items.extend(read_items_quietly(path))
+    return items
+
+
+def majority_subject(cohort: Cohort) -> str | None:
+    subjects = Counter(it.subject for it in cohort.items if it.subject)
+    return subjects.most_common(1)[0][0] if subjects else None
+
+
+def measure_features(
+    items: list[Item], probe_items: list[Item], opts: CalibrateOptions, model_dir: str
+) -> list[CohortMeasure]:
+    """The cohorts' features through the very stages ``check`` runs (see pipeline._model_stages)."""
+    from datalint.cohorts import make_cohorts
+    from datalint.engine import Gate
+    from datalint.pipeline import _similarity
+    from datalint.reward_stage import evaluate_cohorts
+    from datalint.rollout.base import SamplingParams
+    from datalint.rollout.stage import obtain_rollouts
+
+    cohorts = make_cohorts(items, opts.cohort_size)
+    ordered = [it for c in cohorts for it in c.items]
+    params = SamplingParams(
+        n=opts.feature_rollouts,
+        temperature=opts.temperature,
+        max_new_tokens=opts.feature_max_new_tokens,
+        seed=opts.feature_seed,
+    )
+    rollouts = obtain_rollouts(
+        ordered,
+        backend_name=opts.backend,
+        model=model_dir,
+        params=params,
+        rollouts_file=None,
+        cache_dir=opts.cache_dir,
+        use_cache=opts.use_cache,
+        progress=opts.progress,
+    )
+    by_item = {id(it): r for it, r in zip(ordered, rollouts, strict=True)}
+    per_cohort = [[by_item[id(it)] for it in c.items] for c in cohorts]
+    similarity, _ = _similarity(cohorts, probe_items)
+    reports = evaluate_cohorts(
+        cohorts, per_cohort, Gate(()), similarity=similarity, default_verifier=opts.default_verifier
+    )
+    return [
+        CohortMeasure(c, r, items_hash(c.items), majority_subject(c))
+        for c, r in zip(cohorts, reports, strict=True)
+    ]
+
+
+def base_probe_score(
+    store: CalibrationStore,
+    model_dir: str,
+    fingerprint: str,
+    probe: tuple[list[str], list[str]],
+    probe_hash: str,
+) -> tuple[float, float | None]:
+    """Probe NLL and P(gold) of the untouched base model: computed once, kept in the store."""
+    known = store.baseline(fingerprint, probe_hash)
+    if known is not None:
+        return known
+    from datalint.calibrate.grpo import load_base
+    from datalint.calibrate.probe import probe_nll
+
+    init_worker()
+    model, tokenizer = load_base(model_dir)
+    score = probe_nll(model, tokenizer, probe[0], probe[1])
+    store.set_baseline(fingerprint, probe_hash, score.nll, score.p_gold)
+    return score.nll, score.p_gold
+
+
+def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
+    _check_backend(opts)
+    from datalint.io import read_items_quietly
+    from datalint.rollout.base import render_prompt
+    from datalint.rollout.fingerprint import fingerprint_model
+
+    model_dir = resolve_model_dir(opts.model)
+    items = load_items(opts.paths)
+    if not items:
+        raise ValueError("no items in the data files")
+    probe_items = read_items_quietly(opts.probe)
+    if not probe_items:
+        raise ValueError(f"{opts.probe}: the probe holds no items")
+    fingerprint = fingerprint_model(model_dir)
+    probe_prompts = [render_prompt(it) for it in probe_items]
+    probe_answers = [it.answer_text for it in probe_items]
+    probe_hash = stable_hash([probe_prompts, probe_answers])
+    data_hash = files_hash(_data_files(opts.paths))
+    settings = opts.grpo_settings()
+    s_hash = stable_hash(settings)
+
+    with CalibrationStore(opts.store) as store:
+        nll_before, pgold_before = base_probe_score(
+            store, model_dir, fingerprint, (probe_prompts, probe_answers), probe_hash
+        )
+        notify(f"base model probe NLL {nll_before:.4f}, mean P(gold) {pgold_before or 0:.4f}")
+        measures = measure_features(items, probe_items, opts, model_dir)
+        by_key = {m.key: m for m in measures}
+        jobs: list[GRPOJob] = []
+        planned: set[RunKey] = set()
+        already = 0
+        for m in measures:
+            for seed in opts.training_seeds():
+                key = RunKey(m.key, seed, s_hash, fingerprint, probe_hash)
+                if key in planned:  # a cohort repeated verbatim is measured once
+                    continue
+                planned.add(key)
+                if store.has_run(key):
+                    already += 1
+                    continue
+                jobs.append(
+                    GRPOJob(
+                        key=key,
+                        model_dir=model_dir,
+                        prompts=tuple(render_prompt(it) for it in m.cohort.items),
+                        items=tuple(m.cohort.items),
+                        probe_prompts=tuple(probe_prompts),
+                        probe_answers=tuple(probe_answers),
+                        steps=opts.steps,
+                        lr=opts.lr,
+                        seed=seed,
+                        num_generations=opts.num_generations,
+                        temperature=opts.temperature,
+                        max_completion_length=opts.max_completion_length,
+                        default_verifier=opts.default_verifier,
+                        trl_options=dict(opts.trl_options),
+                    )
+                )
+        total = len(planned)
+        notify(
+            f"{len(measures)} cohorts x {opts.seeds} seeds: {already} runs stored, "
+            f"{len(jobs)} to run"
+        )
+
+        def commit(outcome: GRPOOutcome) -> None:
+            m = by_key[outcome.key.cohort_key]
+            store.add_run(
+                RunRecord(
+                    key=outcome.key,
+                    cohort_id=m.cohort.id,
+                    subject=m.subject,
+                    data_hash=data_hash,
+                    n_items=len(m.cohort.items),
+                    features=dict(m.report.features),
+                    item_pass_rates=m.pass_rates,
+                    nll_before=nll_before,
+                    nll_after=outcome.nll_after,
+                    pgold_before=pgold_before,
+                    pgold_after=outcome.pgold_after,
+                    settings=settings,
+                    timings=outcome.timings,
+                )
+            )
+
+        from datalint.calibrate.executor import execute
+
+        new = execute(
+            jobs,
+            run_grpo_job,
+            commit,
+            workers=opts.workers,
+            initializer=init_worker,
+            progress=opts.progress,
+        )
+    return CalibrateSummary(
+        n_cohorts=len(measures),
+        n_runs_total=total,
+        n_runs_done_before=already,
+        n_runs_new=new,
+        nll_before=nll_before,
+        pgold_before=pgold_before,
+        model_fingerprint=fingerprint,
+        probe_hash=probe_hash,
+        settings_hash=s_hash,
+    )
+
+
+def _data_files(paths: list[str]) -> list[str]:
+    from datalint.io import discover_files
+
+    return discover_files(paths)

@@ -1,0 +1,184 @@
+"""``datalint calibrate``, ``datalint fit`` and ``datalint evaluate``: the self-improving half."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from datalint.cli.errors import fail, friendly_errors
+
+
+def _note(message: str) -> None:
+    click.echo(f"datalint: {message}", err=True)
+
+
+def _parse_trl_options(values: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for value in values:
+        key, sep, raw = value.partition("=")
+        if not sep or not key.strip():
+            fail(f"--trl-option {value!r}: expected KEY=VALUE")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+def _store_errors() -> tuple[type[Exception], ...]:
+    from datalint.calibrate.dataset import CalibrationDataError
+    from datalint.calibrate.store import StoreError
+    from datalint.predict import PredictorError
+
+    return (StoreError, CalibrationDataError, PredictorError, ValueError)
+
+
+@click.command("calibrate")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--probe", required=True, type=click.Path(), help="Probe (target eval) JSONL.")
+@click.option("--store", "store_path", required=True, type=click.Path(), help="SQLite store.")
+@click.option("--model", help="Base policy (local HF dir).  [default: the shipped tiny policy]")
+@click.option("--steps", type=click.IntRange(1), default=8, show_default=True, help="GRPO steps.")
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=5e-5, show_default=True)
+@click.option("--seeds", type=click.IntRange(1), default=3, show_default=True, help="Runs/cohort.")
+@click.option("--cohort-size", type=click.IntRange(1), default=4, show_default=True)
+@click.option("--workers", type=click.IntRange(1), default=2, show_default=True)
+@click.option(
+    "--backend",
+    type=click.Choice(["transformers", "vllm"]),
+    default="transformers",
+    show_default=True,
+    help="Backend of the feature rollouts; vllm also turns on trl's use_vllm for GRPO.",
+)
+@click.option("--num-generations", type=click.IntRange(2), default=8, show_default=True)
+@click.option("--max-completion-length", type=click.IntRange(1), default=8, show_default=True)
+@click.option("--temperature", type=click.FloatRange(0, min_open=True), default=1.0)
+@click.option(
+    "--trl-option",
+    "trl_options",
+    multiple=True,
+    help="KEY=VALUE passed to trl's GRPOConfig (e.g. vllm_mode=colocate); repeatable.",
+)
+@click.option("--cache-dir", type=click.Path(), help="Rollout cache folder.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the rollout cache.")
+def calibrate_command(
+    paths: tuple[str, ...],
+    probe: str,
+    store_path: str,
+    model: str | None,
+    steps: int,
+    lr: float,
+    seeds: int,
+    cohort_size: int,
+    workers: int,
+    backend: str,
+    num_generations: int,
+    max_completion_length: int,
+    temperature: float,
+    trl_options: tuple[str, ...],
+    cache_dir: str | None,
+    no_cache: bool,
+) -> None:
+    """Measure real GRPO lift (probe NLL before - after) per cohort and seed into STORE.
+
+    Resumable: runs already in the store are skipped, so a killed calibration restarts where it
+    stopped.
+    """
+    from datalint.io import is_interactive_stream
+
+    options = _parse_trl_options(trl_options)
+    if backend == "vllm":
+        options.setdefault("use_vllm", True)
+    with friendly_errors(lambda: f"finished runs are kept in {store_path}; rerun to resume"):
+        from datalint.calibrate.run import CalibrateOptions, calibrate
+
+        opts = CalibrateOptions(
+            paths=list(paths),
+            probe=probe,
+            store=store_path,
+            model=model,
+            steps=steps,
+            lr=lr,
+            seeds=seeds,
+            cohort_size=cohort_size,
+            workers=workers,
+            backend=backend,
+            num_generations=num_generations,
+            temperature=temperature,
+            max_completion_length=max_completion_length,
+            trl_options=options,
+            use_cache=not no_cache,
+            cache_dir=cache_dir,
+            progress=is_interactive_stream(sys.stderr),
+        )
+        try:
+            summary = calibrate(opts, _note)
+        except _store_errors() as exc:
+            fail(str(exc))
+    click.echo(
+        f"calibrated {summary.n_cohorts} cohorts: {summary.n_runs_new} new runs, "
+        f"{summary.n_runs_done_before} already stored, {summary.n_runs_total} in all "
+        f"-> {store_path}"
+    )
+
+
+@click.command("fit")
+@click.argument("store_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="ONNX path.")
+@click.option("--label", type=click.Choice(["nll", "reward"]), default="nll", show_default=True)
+@click.option("--folds", type=int, default=10, show_default=True, help="CV folds; 0 = LOO.")
+@click.option("--settings", "settings_hash", help="Fit on runs with this settings-hash prefix.")
+def fit_command(
+    store_path: str, output: str, label: str, folds: int, settings_hash: str | None
+) -> None:
+    """Fit the lift predictor (monotone xgboost) on STORE and export it to ONNX with its card."""
+    with friendly_errors():
+        try:
+            from datalint.calibrate.dataset import load_calibration_set
+            from datalint.calibrate.evaluate import evaluate
+            from datalint.calibrate.fit import card_path, fit_predictor
+            from datalint.calibrate.report import print_validation
+            from datalint.calibrate.store import CalibrationStore
+
+            with CalibrationStore(store_path) as store:
+                cset = load_calibration_set(store, settings_hash)
+            evaluation = evaluate(cset, folds=folds)
+            print_validation(evaluation)
+            command = "datalint fit " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+            card = fit_predictor(cset, evaluation, output, label, build_command=command)  # type: ignore[arg-type]
+        except _store_errors() as exc:
+            fail(str(exc))
+    click.echo(f"wrote {output} and {card_path(output)} ({card['n_cohorts']} cohorts)")
+    click.echo(card["verdict"])
+
+
+@click.command("evaluate")
+@click.argument("store_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False), help="JSON + PNG plots here.")
+@click.option("--folds", type=int, default=10, show_default=True, help="CV folds; 0 = LOO.")
+@click.option("--settings", "settings_hash", help="Evaluate runs with this settings-hash prefix.")
+def evaluate_command(
+    store_path: str, output_dir: str | None, folds: int, settings_hash: str | None
+) -> None:
+    """Cross-validated evaluation of the predictor beside the free baselines, both labels."""
+    with friendly_errors():
+        try:
+            from datalint.calibrate.dataset import load_calibration_set
+            from datalint.calibrate.evaluate import evaluate
+            from datalint.calibrate.report import print_evaluation, write_outputs
+            from datalint.calibrate.store import CalibrationStore
+
+            with CalibrationStore(store_path) as store:
+                cset = load_calibration_set(store, settings_hash)
+            evaluation = evaluate(cset, folds=folds)
+        except _store_errors() as exc:
+            fail(str(exc))
+        print_evaluation(evaluation)
+        if output_dir:
+            written = write_outputs(evaluation, Path(output_dir))
+            _note("wrote " + ", ".join(str(p) for p in written))
