@@ -133,9 +133,11 @@ class RuleFileError(ValueError):
     pass
 
 
-def _rule_schema() -> dict[str, Any]:
+@cache
+def _rule_validator() -> jsonschema.protocols.Validator:
     text = resources.files("datalint.schema").joinpath("rule.schema.json").read_text("utf-8")
-    return json.loads(text)
+    schema = json.loads(text)
+    return jsonschema.validators.validator_for(schema)(schema)
 
 
 def rules_dir():
@@ -153,11 +155,10 @@ def parse_rule(text: str, origin: str) -> Rule:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RuleFileError(f"{origin}: invalid TOML: {exc}") from None
-    try:
-        jsonschema.validate(raw, _rule_schema())
-    except jsonschema.ValidationError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
-        raise RuleFileError(f"{origin}: {where}: {exc.message}") from None
+    error = jsonschema.exceptions.best_match(_rule_validator().iter_errors(raw))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise RuleFileError(f"{origin}: {where}: {error.message}")
     comparator = next(k for k in COMPARATORS if k in raw)
     docs = raw["docs"]
     examples = tuple(
