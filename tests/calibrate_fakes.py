@@ -1,0 +1,57 @@
+"""A fake GRPO job for the store's kill-and-resume test: sleeps instead of training.
+
+Run as a script: ``python tests/calibrate_fakes.py STORE LOG N_JOBS`` measures every job not yet
+in STORE with two spawned workers, appending each executed job's cohort key to LOG.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from datalint.calibrate.executor import execute
+from datalint.calibrate.jobs import GRPOOutcome
+from datalint.calibrate.store import CalibrationStore, RunKey, RunRecord
+
+
+def fake_job(args: tuple[RunKey, str]) -> GRPOOutcome:
+    key, log = args
+    time.sleep(0.3)
+    with open(log, "a", encoding="utf-8") as fh:
+        fh.write(f"{key.cohort_key}:{key.seed}\n")
+    return GRPOOutcome(
+        key, nll_after=1.0 - key.seed / 100, pgold_after=0.5, timings={}, mean_train_reward=None
+    )
+
+
+def main(store_path: str, log: str, n_jobs: int) -> None:
+    keys = [RunKey(f"c{i:02d}", seed, "s", "m", "p") for i in range(n_jobs // 2) for seed in (0, 1)]
+    with CalibrationStore(store_path) as store:
+        todo = [(k, log) for k in keys if not store.has_run(k)]
+
+        def commit(outcome: GRPOOutcome) -> None:
+            store.add_run(
+                RunRecord(
+                    key=outcome.key,
+                    cohort_id=outcome.key.cohort_key,
+                    subject="add",
+                    data_hash="d",
+                    n_items=4,
+                    features={},
+                    item_pass_rates=[],
+                    nll_before=1.0,
+                    nll_after=outcome.nll_after,
+                    pgold_before=0.5,
+                    pgold_after=outcome.pgold_after,
+                    settings={},
+                )
+            )
+
+        execute(todo, fake_job, commit, workers=2)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
