@@ -77,11 +77,12 @@ def _git(*args: str, cwd: Path) -> None:
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
 
 
-@pytest.mark.slow
 def test_hook_runs_with_pre_commit_try_repo(tmp_path: Path) -> None:
     """pre-commit installs datalint from this repository into its own env and gates a data repo.
 
-    Needs the network to PyPI (pre-commit pip-installs the hook's dependencies).
+    Needs the network to PyPI (pre-commit pip-installs the hook's dependencies); about 45 s with
+    a warm pip cache. It installs the committed tree (plus uncommitted changes to tracked files),
+    as a user's pre-commit would.
     """
     data_repo = tmp_path / "data-repo"
     (data_repo / "data").mkdir(parents=True)
