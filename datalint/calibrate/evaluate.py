@@ -176,7 +176,11 @@ def _scored_metrics(score: np.ndarray, y: np.ndarray, oracle: dict[str, float]) 
 def _random_metrics(y: np.ndarray, oracle: dict[str, float], seed: int) -> dict[str, float]:
     rng = np.random.default_rng(seed)
     draws = [_scored_metrics(rng.random(len(y)), y, oracle) for _ in range(N_RANDOM_DRAWS)]
-    return {k: float(np.nanmean([d[k] for d in draws])) for k in draws[0]}
+    out = {}
+    for k in draws[0]:
+        values = np.array([d[k] for d in draws], dtype=float)
+        out[k] = float(values[~np.isnan(values)].mean()) if (~np.isnan(values)).any() else math.nan
+    return out
 
 
 def _loso(cset: CalibrationSet, y: np.ndarray, all_scorers: dict[str, Scorer]) -> dict[str, Any]:

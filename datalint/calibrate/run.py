@@ -100,11 +100,9 @@ class CalibrateSummary:
 
 def resolve_model_dir(model: str | None) -> str:
     """``--model``, else the shipped tiny policy (the same default ``check`` samples with)."""
-    if model:
-        return model
-    from datalint.rollout.stage import default_model_dir
+    from datalint.rollout.backends import resolve_model
 
-    return str(default_model_dir())
+    return resolve_model(model)
 
 
 def _check_backend(opts: CalibrateOptions) -> None:
@@ -215,7 +213,8 @@ def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
     if not probe_items:
         raise ValueError(f"{opts.probe}: the probe holds no items")
     fingerprint = fingerprint_model(model_dir)
-    probe_prompts = [render_prompt(it) for it in probe_items]
+    tokenizer = _tokenizer(model_dir)
+    probe_prompts = [render_prompt(it, tokenizer) for it in probe_items]
     probe_answers = [it.answer_text for it in probe_items]
     probe_hash = stable_hash([probe_prompts, probe_answers])
     data_hash = files_hash(_data_files(opts.paths))
@@ -245,7 +244,7 @@ def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
                     GRPOJob(
                         key=key,
                         model_dir=model_dir,
-                        prompts=tuple(render_prompt(it) for it in m.cohort.items),
+                        prompts=tuple(render_prompt(it, tokenizer) for it in m.cohort.items),
                         items=tuple(m.cohort.items),
                         probe_prompts=tuple(probe_prompts),
                         probe_answers=tuple(probe_answers),
@@ -306,6 +305,13 @@ def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
         probe_hash=probe_hash,
         settings_hash=s_hash,
     )
+
+
+def _tokenizer(model_dir: str) -> object:
+    """Prompts are rendered as the rollout backends render them (chat template when present)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model_dir)
 
 
 def _data_files(paths: list[str]) -> list[str]:

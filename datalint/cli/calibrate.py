@@ -133,8 +133,14 @@ def calibrate_command(
 @click.option("--label", type=click.Choice(["nll", "reward"]), default="nll", show_default=True)
 @click.option("--folds", type=int, default=10, show_default=True, help="CV folds; 0 = LOO.")
 @click.option("--settings", "settings_hash", help="Fit on runs with this settings-hash prefix.")
+@click.option("--build-command", help="How to rebuild this predictor, for the card.")
 def fit_command(
-    store_path: str, output: str, label: str, folds: int, settings_hash: str | None
+    store_path: str,
+    output: str,
+    label: str,
+    folds: int,
+    settings_hash: str | None,
+    build_command: str | None,
 ) -> None:
     """Fit the lift predictor (monotone xgboost) on STORE and export it to ONNX with its card."""
     with friendly_errors():
@@ -149,7 +155,7 @@ def fit_command(
                 cset = load_calibration_set(store, settings_hash)
             evaluation = evaluate(cset, folds=folds)
             print_validation(evaluation)
-            command = "datalint fit " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+            command = build_command or "datalint " + " ".join(shlex.quote(a) for a in sys.argv[1:])
             card = fit_predictor(cset, evaluation, output, label, build_command=command)  # type: ignore[arg-type]
         except _store_errors() as exc:
             fail(str(exc))

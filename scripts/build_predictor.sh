@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Rebuild the shipped lift predictor (pretrained/lift-predictor.onnx + .json card) from scratch:
+# generate calibration cohorts from the tiny world, measure real GRPO lift per cohort and seed on
+# the shipped tiny policy, evaluate against the baselines, fit and export.
+#
+#   scripts/build_predictor.sh            # about 15 min of 2 cores; resumable: rerun after a kill
+#
+# Knobs (environment): N_COHORTS (400), SEEDS (3), STEPS (8), LR (chosen by
+# scripts/sweep_grpo.sh, see the card's grpo_settings), WORKERS (2), OUT (build/predictor).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-.venv/bin/python}
+OUT=${OUT:-build/predictor}
+N_COHORTS=${N_COHORTS:-400}
+SEEDS=${SEEDS:-3}
+STEPS=${STEPS:-8}
+LR=${LR:-5e-5}
+WORKERS=${WORKERS:-2}
+PROBE=${PROBE:-examples/probe.jsonl}
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+
+mkdir -p "$OUT"
+"$PY" scripts/make_calibration_data.py --cohorts "$N_COHORTS" --seed 20260620 \
+    --out "$OUT/cohorts.jsonl"
+"$PY" -m datalint calibrate "$OUT/cohorts.jsonl" --probe "$PROBE" --store "$OUT/store.sqlite" \
+    --steps "$STEPS" --lr "$LR" --seeds "$SEEDS" --workers "$WORKERS" --cache-dir "$OUT/cache"
+"$PY" -m datalint evaluate "$OUT/store.sqlite" -o "$OUT/evaluation" --folds 0 \
+    > "$OUT/evaluation.txt"
+"$PY" -m datalint fit "$OUT/store.sqlite" -o pretrained/lift-predictor.onnx --folds 0 \
+    --build-command "N_COHORTS=$N_COHORTS SEEDS=$SEEDS STEPS=$STEPS LR=$LR scripts/build_predictor.sh"
+cat "$OUT/evaluation.txt"
