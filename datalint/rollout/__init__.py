@@ -1,0 +1,1 @@
+"""Rollouts: sampling backends, replay of precomputed rollouts, and the rollout cache."""

@@ -1,0 +1,47 @@
+"""Backend names -> backends, and where the default (shipped) policy model lives."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from datalint.io import InputError
+from datalint.rollout.base import RolloutBackend
+from datalint.rollout.fingerprint import HashMemo
+
+BACKEND_NAMES = ("transformers", "vllm")
+TINY_POLICY = "tiny-policy"
+
+
+def default_model_dir() -> Path:
+    """The shipped tiny policy: inside the installed wheel, else in the source checkout."""
+    packaged = Path(str(resources.files("datalint"))) / "_data" / "pretrained" / TINY_POLICY
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "pretrained" / TINY_POLICY
+
+
+def resolve_model(model: str | None) -> str:
+    if model is None:
+        path = default_model_dir()
+        if not path.is_dir():
+            raise InputError(f"the default policy model is missing ({path}); pass --model DIR")
+        return str(path)
+    if not Path(model).is_dir():
+        raise InputError(f"--model {model}: not a directory (a local HF model directory is needed)")
+    return model
+
+
+def make_backend(
+    name: str, model: str | None, *, hash_memo: HashMemo | None = None
+) -> RolloutBackend:
+    model_dir = resolve_model(model)
+    if name == "transformers":
+        from datalint.rollout.transformers_backend import TransformersBackend
+
+        return TransformersBackend(model_dir, hash_memo=hash_memo)
+    if name == "vllm":
+        from datalint.rollout.vllm_backend import VllmBackend
+
+        return VllmBackend(model_dir, hash_memo=hash_memo)
+    raise InputError(f"unknown backend {name!r}; choose one of {', '.join(BACKEND_NAMES)}")

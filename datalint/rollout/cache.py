@@ -1,0 +1,222 @@
+"""A SQLite cache of rollouts keyed by (model fingerprint, sampling params, prompt, seed).
+
+Why SQLite: one file, atomic commits, and WAL mode lets one process write while others read.
+Each batch of finished items is committed at once, so a Ctrl-C or a kill loses at most the
+batch in flight. Concurrent writers wait on each other (busy timeout) instead of failing.
+A cache file that SQLite cannot read is moved aside with a one-line warning and rebuilt: a cache
+is never worth a crash.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from datalint.records import Rollout
+from datalint.rollout.base import prompt_hash, rollouts_from_json, rollouts_to_json
+
+CACHE_FILENAME = "rollouts.sqlite3"
+SCHEMA_VERSION = "1"
+_BUSY_TIMEOUT_MS = 60_000
+_CORRUPT_ERRORS = {"SQLITE_NOTADB", "SQLITE_CORRUPT"}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rollouts (
+    model TEXT NOT NULL,
+    params TEXT NOT NULL,
+    prompt_sha256 TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    rollouts TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (model, params, prompt_sha256, seed)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS file_hashes (
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (path, size, mtime_ns)
+) WITHOUT ROWID;
+"""
+
+CacheKey = tuple[str, int]
+"""(prompt text, seed) of one item; model and params are fixed per cache view."""
+
+
+def default_cache_dir() -> Path:
+    """$DATALINT_CACHE_DIR, else the platform's user cache directory + /datalint."""
+    if explicit := os.environ.get("DATALINT_CACHE_DIR"):
+        return Path(explicit)
+    if sys.platform == "win32" and (local := os.environ.get("LOCALAPPDATA")):
+        return Path(local) / "datalint" / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "datalint"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "datalint"
+
+
+def _is_corruption(error: sqlite3.DatabaseError) -> bool:
+    name = getattr(error, "sqlite_errorname", "")
+    if name:
+        return name in _CORRUPT_ERRORS
+    text = str(error)
+    return "not a database" in text or "malformed" in text
+
+
+class RolloutCache:
+    """Rollouts of one model under one set of sampling params, stored in ``directory``."""
+
+    def __init__(self, directory: str | Path | None = None) -> None:
+        self.directory = Path(directory) if directory is not None else default_cache_dir()
+        self.path = self.directory / CACHE_FILENAME
+        self._conn = self._open()
+
+    # -- opening and recovery -------------------------------------------------------------
+    def _open(self) -> sqlite3.Connection:
+        try:
+            return self._connect()
+        except sqlite3.DatabaseError as error:
+            if not _is_corruption(error):
+                raise
+            self._move_aside(error)
+            return self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            with _transaction(conn):
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)",
+                    (SCHEMA_VERSION,),
+                )
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _move_aside(self, error: sqlite3.DatabaseError) -> None:
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+        print(
+            f"datalint: warning: rollout cache {self.path} is unreadable ({error}); "
+            f"moved to {aside.name} and starting a new one",
+            file=sys.stderr,
+        )
+        for suffix in ("", "-wal", "-shm"):
+            part = Path(f"{self.path}{suffix}")
+            if part.exists():
+                part.replace(Path(f"{aside}{suffix}"))
+
+    def _recover(self, error: sqlite3.DatabaseError) -> None:
+        if not _is_corruption(error):
+            raise error
+        self._conn.close()
+        self._move_aside(error)
+        self._conn = self._connect()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> RolloutCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- rollouts ---------------------------------------------------------------------------
+    def get_many(
+        self, model: str, params: str, keys: Iterable[CacheKey]
+    ) -> dict[CacheKey, list[Rollout]]:
+        """The cached rollouts of those keys that are present (a corrupt cache reads as empty)."""
+        found: dict[CacheKey, list[Rollout]] = {}
+        try:
+            for prompt, seed in keys:
+                row = self._conn.execute(
+                    "SELECT rollouts FROM rollouts"
+                    " WHERE model = ? AND params = ? AND prompt_sha256 = ? AND seed = ?",
+                    (model, params, prompt_hash(prompt), seed),
+                ).fetchone()
+                if row is None:
+                    continue
+                try:
+                    found[(prompt, seed)] = rollouts_from_json(row[0])
+                except ValueError:
+                    continue  # an unreadable row is a miss: it is regenerated and replaced
+        except sqlite3.DatabaseError as error:
+            self._recover(error)
+            return {}
+        return found
+
+    def put_many(
+        self, model: str, params: str, entries: Iterable[tuple[CacheKey, list[Rollout]]]
+    ) -> None:
+        """Stores finished items in one transaction, committed before returning."""
+        now = time.time()
+        rows = [
+            (model, params, prompt_hash(prompt), seed, rollouts_to_json(rollouts), now)
+            for (prompt, seed), rollouts in entries
+        ]
+        try:
+            self._write(rows)
+        except sqlite3.DatabaseError as error:
+            self._recover(error)
+            self._write(rows)
+
+    def _write(self, rows: list[tuple[str, str, str, int, str, float]]) -> None:
+        with _transaction(self._conn):
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO rollouts"
+                " (model, params, prompt_sha256, seed, rollouts, created)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def count(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM rollouts").fetchone()[0])
+
+    # -- file hash memo (fingerprint.HashMemo) ------------------------------------------------
+    def get_hash(self, path: str, size: int, mtime_ns: int) -> str | None:
+        try:
+            row = self._conn.execute(
+                "SELECT sha256 FROM file_hashes WHERE path = ? AND size = ? AND mtime_ns = ?",
+                (path, size, mtime_ns),
+            ).fetchone()
+        except sqlite3.DatabaseError as error:
+            self._recover(error)
+            return None
+        return None if row is None else str(row[0])
+
+    def put_hash(self, path: str, size: int, mtime_ns: int, sha256: str) -> None:
+        try:
+            with _transaction(self._conn):
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO file_hashes (path, size, mtime_ns, sha256)"
+                    " VALUES (?, ?, ?, ?)",
+                    (path, size, mtime_ns, sha256),
+                )
+        except sqlite3.DatabaseError as error:
+            self._recover(error)
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    # BEGIN IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout
+    # instead of one failing with "database is locked" when it upgrades a read lock.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

@@ -1,0 +1,130 @@
+"""The rollout stage: every item's rollouts, from the data, a rollouts file, or a backend.
+
+Per item the first source that has them wins: rollouts inline in the data, then ``--rollouts
+FILE`` (an item missing from it is an error, never a silent fall-back to a model), then the
+backend through the cache. Only items the cache lacks are generated, in chunks; each chunk is
+committed to the cache as soon as it finishes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import sys
+from dataclasses import dataclass
+
+from datalint.records import Item, Rollout
+from datalint.rollout.backends import make_backend
+from datalint.rollout.base import RolloutBackend, SamplingParams, item_seed
+from datalint.rollout.cache import CacheKey, RolloutCache
+from datalint.rollout.progress import generation_progress, progress_wanted
+from datalint.rollout.replay import read_rollouts_file, replay_rollouts
+
+DEFAULT_CHUNK_ROWS = 256
+
+
+@dataclass(slots=True)
+class RolloutStats:
+    """What one call did: how many items came from where (for notes, benches and tests)."""
+
+    replayed: int = 0
+    cached: int = 0
+    generated: int = 0
+    backend: str | None = None
+    fingerprint: str | None = None
+
+
+def obtain_rollouts(
+    items: list[Item],
+    *,
+    backend_name: str,
+    model: str | None,
+    params: SamplingParams,
+    rollouts_file: str | None,
+    cache_dir: str | None,
+    use_cache: bool,
+    progress: bool,
+    backend: RolloutBackend | None = None,
+    stats: RolloutStats | None = None,
+) -> list[list[Rollout]]:
+    """One list of rollouts per item, in the order of ``items``.
+
+    ``backend`` overrides ``backend_name``/``model`` (tests and benches pass their own).
+    """
+    stats = stats if stats is not None else RolloutStats()
+    results: list[list[Rollout] | None] = [None] * len(items)
+    if rollouts_file is not None:
+        replayed = replay_rollouts(items, read_rollouts_file(rollouts_file))
+        stats.replayed = len(items)
+        return replayed
+    pending: list[int] = []
+    for index, item in enumerate(items):
+        if item.rollouts is not None:
+            results[index] = item.rollouts
+            stats.replayed += 1
+        else:
+            pending.append(index)
+    if pending:
+        cache = _open_cache(cache_dir) if use_cache else None
+        try:
+            if backend is None:
+                backend = make_backend(backend_name, model, hash_memo=cache)
+            elif cache is not None and getattr(backend, "hash_memo", False) is None:
+                backend.hash_memo = cache  # type: ignore[attr-defined]
+            generated = _from_backend(
+                [items[i] for i in pending], backend, params, cache, progress, stats
+            )
+        finally:
+            if cache is not None:
+                cache.close()
+        for index, rollouts in zip(pending, generated, strict=True):
+            results[index] = rollouts
+    return [r for r in results if r is not None]
+
+
+def _open_cache(cache_dir: str | None) -> RolloutCache | None:
+    try:
+        return RolloutCache(cache_dir)
+    except (OSError, sqlite3.Error) as error:
+        print(
+            f"datalint: warning: rollout cache unavailable ({error}); not caching", file=sys.stderr
+        )
+        return None
+
+
+def _from_backend(
+    items: list[Item],
+    backend: RolloutBackend,
+    params: SamplingParams,
+    cache: RolloutCache | None,
+    progress: bool,
+    stats: RolloutStats,
+) -> list[list[Rollout]]:
+    prompts = [backend.render(item) for item in items]
+    keys: list[CacheKey] = [(p, item_seed(params.seed, p)) for p in prompts]
+    unique = list(dict.fromkeys(keys))  # duplicated items are sampled once
+    fingerprint = backend.fingerprint()
+    stats.backend, stats.fingerprint = backend.name, fingerprint
+    params_key = params.key()
+    found = cache.get_many(fingerprint, params_key, unique) if cache is not None else {}
+    missing = [k for k in unique if k not in found]
+    stats.cached = sum(1 for k in keys if k in found)
+    stats.generated = len(missing)
+    chunk = max(1, getattr(backend, "chunk_rows", DEFAULT_CHUNK_ROWS) // params.n)
+    with generation_progress(len(missing) * params.n, enabled=progress_wanted(progress)) as advance:
+        for start in range(0, len(missing), chunk):
+            part = missing[start : start + chunk]
+            rollouts = backend.generate([p for p, _ in part], params, [s for _, s in part])
+            fresh = dict(zip(part, rollouts, strict=True))
+            if cache is not None:
+                cache.put_many(fingerprint, params_key, fresh.items())
+            found.update(fresh)
+            advance(len(part) * params.n)
+    seen: set[CacheKey] = set()
+    results: list[list[Rollout]] = []
+    for key in keys:
+        rollouts = found[key]
+        # Each item owns its Rollout objects: graders write rewards into them.
+        results.append(rollouts if key not in seen else [dataclasses.replace(r) for r in rollouts])
+        seen.add(key)
+    return results

@@ -1,0 +1,128 @@
+"""The vLLM backend: ``LLM.generate`` with ``SamplingParams(n=k, logprobs=K, seed=...)``.
+
+vLLM returns, per generated token, the log-probabilities of the sampled token and of the top-K
+tokens (raw model distribution), never the full distribution. The entropy is therefore an
+**approximation** from the top K: the known terms -p log p over the top-K tokens, plus the
+leftover mass r = 1 - sum(p) counted as one more outcome (-r log r). That is a lower bound on the
+true entropy, tight when the top K hold nearly all the mass (K = 20 by default).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from typing import Any
+
+from datalint.extras import MissingExtra
+from datalint.records import Item, Rollout
+from datalint.rollout.base import SamplingParams, render_prompt
+from datalint.rollout.fingerprint import HashMemo, fingerprint_model
+
+DEFAULT_TOP_LOGPROBS = 20
+
+
+def topk_entropy(logprobs: list[float]) -> float:
+    """Entropy (nats) from the top-K log-probabilities, the leftover mass lumped as one outcome."""
+    probs = [math.exp(lp) for lp in logprobs]
+    known = -sum(p * lp for p, lp in zip(probs, logprobs, strict=True) if p > 0)
+    rest = 1.0 - sum(probs)
+    return known - rest * math.log(rest) if rest > 1e-12 else known
+
+
+class VllmBackend:
+    name = "vllm"
+
+    def __init__(
+        self,
+        model_dir: str,
+        *,
+        top_logprobs: int = DEFAULT_TOP_LOGPROBS,
+        hash_memo: HashMemo | None = None,
+        **llm_options: Any,
+    ) -> None:
+        self.model_dir = model_dir
+        self.top_logprobs = top_logprobs
+        self.hash_memo = hash_memo
+        self.llm_options = llm_options
+        self._fingerprint: str | None = None
+        self._llm: Any = None
+
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            digest = fingerprint_model(self.model_dir, self.hash_memo)
+            self._fingerprint = f"{self.name}:{digest}"
+        return self._fingerprint
+
+    def _load(self) -> Any:
+        if self._llm is None:
+            # In-process engine: vLLM's default engine subprocess is spawned, which re-imports
+            # the caller's __main__ and fails from scripts without a __main__ guard.
+            os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+            # vLLM logs to stdout by default; datalint's stdout is the report.
+            os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
+            os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+            try:
+                from vllm import LLM
+            except ImportError as error:
+                raise MissingExtra("vllm", "the vllm backend") from error
+            options: dict[str, Any] = {"dtype": "float32", "seed": 0}
+            options.update(self.llm_options)
+            self._llm = LLM(model=self.model_dir, **options)
+        return self._llm
+
+    def render(self, item: Item) -> str:
+        if item.prompt is None and item.messages:
+            return render_prompt(item, self._load().get_tokenizer())
+        return render_prompt(item)
+
+    def generate(
+        self, prompts: list[str], params: SamplingParams, seeds: list[int]
+    ) -> list[list[Rollout]]:
+        if len(prompts) != len(seeds):
+            raise ValueError("one seed per prompt is needed")
+        if not prompts:
+            return []
+        llm = self._load()
+        from vllm import SamplingParams as VllmSamplingParams
+
+        # vLLM seeds are signed 64-bit at most; one seeded request per prompt keeps each item's
+        # samples independent of the rest of the batch.
+        greedy = params.temperature == 0  # vLLM refuses n > 1 when greedy: copy the one answer
+        per_prompt = [
+            VllmSamplingParams(
+                n=1 if greedy else params.n,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                max_tokens=params.max_new_tokens,
+                seed=seed % (2**31),
+                logprobs=self.top_logprobs,
+            )
+            for seed in seeds
+        ]
+        outputs = llm.generate(prompts, per_prompt, use_tqdm=False)
+        results = []
+        for request in outputs:
+            rollouts = [_to_rollout(sample, self.top_logprobs) for sample in request.outputs]
+            if greedy:
+                rollouts = [copy.deepcopy(rollouts[0]) for _ in range(params.n)]
+            results.append(rollouts)
+        return results
+
+
+def _to_rollout(sample: Any, top_k: int) -> Rollout:
+    token_ids = list(sample.token_ids)
+    logprobs: list[float] = []
+    entropies: list[float] = []
+    for token_id, step in zip(token_ids, sample.logprobs or [], strict=False):
+        logprobs.append(float(step[token_id].logprob))
+        # The sampled token comes back even when it is outside the top K (rank > K); leave it
+        # out of the entropy so the lumped remainder stays the mass outside the top K.
+        top = [float(lp.logprob) for lp in step.values() if lp.rank is None or lp.rank <= top_k]
+        entropies.append(topk_entropy(top))
+    return Rollout(
+        completion=sample.text,
+        logprobs=logprobs if sample.logprobs is not None else None,
+        entropies=entropies if sample.logprobs is not None else None,
+        n_tokens=len(token_ids),
+    )
