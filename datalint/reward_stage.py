@@ -1,0 +1,152 @@
+"""The reward stage of ``check``: grade rollouts, compute features, hand the metrics to the gate.
+
+Per cohort it grades every rollout (a replayed reward is kept), computes the 23 features and the
+per-item diagnostics, and observes these metrics (the rules hold the thresholds):
+
+- every cohort feature by its name, at the cohort's first item;
+- ``item_pass_rate`` per graded item, at the item's line;
+- ``verifier_errors`` (how many rollouts its verifier failed on) per item where it failed.
+
+Message templates may use these context keys: cohort features: ``cohort_id``, ``lines``,
+``n_items``, ``n_all_correct``, ``n_all_wrong``, ``n_disagree``; ``item_pass_rate``:
+``cohort_id``, ``n_correct``, ``n_rollouts``; ``verifier_errors``: ``cohort_id``, ``verifier``,
+``error``, ``n_failed``, ``n_rollouts``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from datalint.engine import Gate
+from datalint.features import Group, compute_cohort_features, item_diagnostics
+from datalint.findings import CohortReport, ItemDiagnostic
+from datalint.records import Cohort, Rollout, Source
+from datalint.verify import DEFAULT_VERIFIER, grade_items
+
+CohortRollouts = Sequence[Sequence[Rollout]]  # per item of a cohort, its rollouts
+_MAX_RANGES_SHOWN = 6
+
+
+def evaluate_cohorts(
+    cohorts: Sequence[Cohort],
+    rollouts: Sequence[CohortRollouts] | Mapping[str, CohortRollouts] | None,
+    gate: Gate,
+    *,
+    similarity: Mapping[str, float] | None = None,
+    default_verifier: str = DEFAULT_VERIFIER,
+) -> list[CohortReport]:
+    """One :class:`CohortReport` per cohort, in order; findings go to ``gate``.
+
+    ``rollouts`` gives each cohort's rollouts per item: a sequence parallel to ``cohorts``, a
+    mapping by cohort id, or None to replay the items' own ``rollouts``. ``similarity`` maps a
+    cohort id to its target_similarity (missing when absent). Grading fills ``Rollout.reward``.
+    """
+    reports = []
+    for index, cohort in enumerate(cohorts):
+        per_item = _rollouts_of(cohort, index, rollouts)
+        sim = similarity.get(cohort.id) if similarity is not None else None
+        reports.append(_evaluate_cohort(cohort, per_item, gate, sim, default_verifier))
+    return reports
+
+
+def _rollouts_of(
+    cohort: Cohort,
+    index: int,
+    rollouts: Sequence[CohortRollouts] | Mapping[str, CohortRollouts] | None,
+) -> list[list[Rollout]]:
+    if rollouts is None:
+        given: CohortRollouts = [item.rollouts or [] for item in cohort.items]
+    elif isinstance(rollouts, Mapping):
+        given = rollouts.get(cohort.id, [[] for _ in cohort.items])
+    else:
+        given = rollouts[index]
+    if len(given) != len(cohort.items):
+        raise ValueError(
+            f"cohort {cohort.id}: rollouts for {len(given)} items, but it has {len(cohort.items)}"
+        )
+    return [list(r) for r in given]
+
+
+def _evaluate_cohort(
+    cohort: Cohort,
+    per_item: list[list[Rollout]],
+    gate: Gate,
+    target_similarity: float | None,
+    default_verifier: str,
+) -> CohortReport:
+    rewards, failures = grade_items(cohort.items, per_item, default_verifier=default_verifier)
+    for failure in failures:
+        gate.observe(
+            "verifier_errors",
+            failure.n_failed,
+            failure.source,
+            cohort=cohort.id,
+            cohort_id=cohort.id,
+            verifier=failure.verifier,
+            error=failure.message,
+            n_failed=failure.n_failed,
+            n_rollouts=failure.n_rollouts,
+        )
+
+    diagnostics = [item_diagnostics(it, r) for it, r in zip(cohort.items, rewards, strict=True)]
+    for item, diag, item_rewards in zip(cohort.items, diagnostics, rewards, strict=True):
+        if diag.n_rollouts:
+            gate.observe(
+                "item_pass_rate",
+                diag.pass_rate,
+                item.source,
+                cohort=cohort.id,
+                cohort_id=cohort.id,
+                n_correct=sum(r >= 0.5 for r in item_rewards),
+                n_rollouts=diag.n_rollouts,
+            )
+
+    groups = [Group(r, ro) for r, ro in zip(rewards, per_item, strict=True)]
+    features = compute_cohort_features(groups, target_similarity=target_similarity)
+    context = _cohort_context(cohort, diagnostics)
+    if cohort.items:
+        first = cohort.items[0].source
+        for name, value in features.items():
+            gate.observe(name, value, first, cohort=cohort.id, **context)
+
+    return CohortReport(
+        id=cohort.id,
+        lines=[(s.path, s.line) for s in cohort.sources],
+        features=features,
+        items=diagnostics,
+    )
+
+
+def _cohort_context(cohort: Cohort, diagnostics: list[ItemDiagnostic]) -> dict[str, object]:
+    return {
+        "cohort_id": cohort.id,
+        "lines": describe_lines(cohort.sources),
+        "n_items": len(cohort.items),
+        "n_all_correct": sum("all_correct" in d.flags for d in diagnostics),
+        "n_all_wrong": sum("all_wrong" in d.flags for d in diagnostics),
+        "n_disagree": sum("disagree" in d.flags for d in diagnostics),
+    }
+
+
+def describe_lines(sources: Sequence[Source]) -> str:
+    """Compact line list for messages: "3-6, 9" in one file, "a.jsonl:3-4, b.jsonl:1" across."""
+    paths = list(dict.fromkeys(s.path for s in sources))
+    parts: list[str] = []
+    for path in paths:
+        lines = sorted({s.line for s in sources if s.path == path})
+        ranges = _ranges(lines)
+        prefix = f"{path}:" if len(paths) > 1 else ""
+        parts += [prefix + (f"{a}" if a == b else f"{a}-{b}") for a, b in ranges]
+    if len(parts) > _MAX_RANGES_SHOWN:
+        parts = [*parts[:_MAX_RANGES_SHOWN], "..."]
+    return ", ".join(parts)
+
+
+def _ranges(lines: list[int]) -> list[tuple[int, int]]:
+    ranges: list[tuple[int, int]] = []
+    for line in lines:
+        if ranges and line == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], line)
+        else:
+            ranges.append((line, line))
+    return ranges
