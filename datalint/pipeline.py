@@ -214,7 +214,6 @@ def _similarity(cohorts, probe_items):  # type: ignore[no-untyped-def]
     from datalint.similarity import cohort_similarities
 
     return cohort_similarities(
-        [[it.prompt_text for it in c.items] for c in cohorts],
+        {c.id: [it.prompt_text for it in c.items] for c in cohorts},
         [it.prompt_text for it in probe_items],
-        [c.id for c in cohorts],
     )
