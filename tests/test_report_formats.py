@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from datalint.findings import CohortReport, Finding, Report, Summary
-from datalint.report import FORMATS, get_renderer
+from datalint.report import FORMATS, get_renderer, sarif
 from datalint.report._common import cohort_verdict, fmt_number, json_safe
 from datalint.report.github import escape_data, escape_property
-from datalint.rulebook import Rule, RuleExample
+from datalint.rulebook import Rule, RuleExample, rules_by_code
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SARIF_SCHEMA = REPO_ROOT.parent / "shared" / "schemas" / "sarif-schema-2.1.0.json"
@@ -148,6 +148,12 @@ def test_concise_statistics_count_per_rule() -> None:
     ]
 
 
+def test_concise_escapes_control_characters_from_the_data() -> None:
+    finding = Finding("S005", "answer-in-prompt", "warning", "a.jsonl", 1, "x\x1b[31mred\x00\tend")
+    text = render("concise", Report([finding], [], Summary(passed=True)))
+    assert text.splitlines()[0] == "a.jsonl:1: S005 [warning] x\\x1b[31mred\\x00\tend"
+
+
 def test_concise_clean_report_and_file_level_finding() -> None:
     clean = Report([], [], Summary(passed=True, n_files=1, n_items=1))
     assert render("concise", clean) == "No findings. 1 item in 1 file. Passed.\n"
@@ -215,16 +221,63 @@ def sarif_run() -> dict:
 
 
 def test_sarif_validates_against_the_official_schema() -> None:
+    log = json.loads(render("sarif", statistics=True))
+    validate_sarif(log)
+    assert log["version"] == "2.1.0"
+    assert "toolExecutionNotifications" not in log["runs"][0]["invocations"][0]
+
+
+def validate_sarif(log: dict) -> None:
     if not SARIF_SCHEMA.is_file():
         pytest.skip(f"official SARIF schema not found at {SARIF_SCHEMA} (shared/ not laid out)")
     import jsonschema
 
     schema = json.loads(SARIF_SCHEMA.read_text("utf-8"))
-    log = json.loads(render("sarif", statistics=True))
-    validator = jsonschema.Draft4Validator(schema)
-    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(log)]
+    errors = [
+        f"{list(e.absolute_path)}: {e.message}"
+        for e in jsonschema.Draft4Validator(schema).iter_errors(log)
+    ]
     assert errors == []
-    assert log["version"] == "2.1.0"
+
+
+def test_sarif_carries_every_shipped_rule_validly() -> None:
+    shipped = rules_by_code()
+    assert shipped, "no rule files found"
+    findings = [Finding(r.code, r.name, r.level, "a.jsonl", 1, "m") for r in shipped.values()]
+    out = io.StringIO()
+    get_renderer("sarif")(Report(findings, [], Summary(passed=False)), shipped, out)
+    log = json.loads(out.getvalue())
+    validate_sarif(log)
+    descriptors = log["runs"][0]["tool"]["driver"]["rules"]
+    assert [d["id"] for d in descriptors] == sorted(shipped)
+    for d in descriptors:
+        assert d["help"]["markdown"] == shipped[d["id"]].docs_markdown()
+
+
+def test_sarif_keeps_the_most_severe_results_under_githubs_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sarif, "MAX_RESULTS", 3)
+    findings = [
+        Finding("S005", "answer-in-prompt", "warning", "a.jsonl", 1, "w1"),
+        dup("a.jsonl", 5, 1),
+        Finding("S005", "answer-in-prompt", "warning", "a.jsonl", 2, "w2"),
+        dup("a.jsonl", 4, 1),
+        dup("a.jsonl", 3, 1),
+    ]
+    out = io.StringIO()
+    sarif.render(Report(findings, [], Summary(passed=False)), RULES, out)
+    log = json.loads(out.getvalue())
+    validate_sarif(log)
+    run = log["runs"][0]
+    kept = [
+        (r["ruleId"], r["locations"][0]["physicalLocation"]["region"]["startLine"])
+        for r in run["results"]
+    ]
+    assert kept == [("D001", 3), ("D001", 4), ("D001", 5)]
+    assert [r["id"] for r in run["tool"]["driver"]["rules"]] == ["D001"]
+    (note,) = run["invocations"][0]["toolExecutionNotifications"]
+    assert note["message"]["text"].startswith("5 findings; GitHub code scanning accepts at most 3")
 
 
 def test_sarif_driver_carries_each_rule_and_its_docs() -> None:

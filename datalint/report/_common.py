@@ -108,9 +108,19 @@ def location(f: Finding) -> str:
     return f"{path}:{f.line}" if f.line > 0 else path
 
 
+_CONTROL_ESCAPES = {
+    code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0)) if code != 0x09
+}
+
+
 def one_line(text: str) -> str:
-    """A message folded onto one line, so line-oriented output stays one finding per line."""
-    return " ".join(text.splitlines()) if ("\n" in text or "\r" in text) else text
+    """A message folded onto one line, its control characters shown as ``\\xNN``.
+
+    Line-oriented output stays one finding per line, and bytes from a data file (an ESC, a NUL)
+    never reach the terminal raw.
+    """
+    folded = " ".join(text.splitlines())
+    return folded.translate(_CONTROL_ESCAPES) if not folded.isprintable() else folded
 
 
 def summary_sentence(summary: Summary, n_findings: int) -> str:

@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from typing import TextIO
 
 from rich import box
-from rich.console import Console, Group
+from rich.console import COLOR_SYSTEMS, Console, Group
 from rich.panel import Panel
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
@@ -83,35 +84,48 @@ def render(
     console.print(summary_panel(report.summary))
 
 
+class Painter:
+    """Styles short strings for ``console``'s colour system, parsing each style once.
+
+    Finding lines are written straight to the output: building a rich ``Text`` per finding
+    costs about 100 µs, which is 10 s on a file with 100k findings.
+    """
+
+    def __init__(self, console: Console) -> None:
+        system = console.color_system
+        self._system = COLOR_SYSTEMS.get(system) if system else None
+        self._styles: dict[str, Style] = {}
+
+    def __call__(self, text: str, style: str) -> str:
+        if self._system is None or not style:
+            return text
+        parsed = self._styles.get(style)
+        if parsed is None:
+            parsed = self._styles[style] = Style.parse(style)
+        return parsed.render(text, color_system=self._system)
+
+
 def _print_findings(console: Console, findings: list[Finding]) -> None:
     if not findings:
         console.print(Text("No findings.", style="green"))
         return
+    paint = Painter(console)
+    lines: list[str] = []
     for index, (path, rows) in enumerate(worst_first_by_file(findings)):
         if index:
-            console.print()
+            lines.append("")
         errors = sum(1 for f in rows if f.level == "error")
-        warnings = len(rows) - errors
-        header = Text(path or "<dataset>", style="bold underline")
-        header.append(f"  {_count(errors, 'error')}, {_count(warnings, 'warning')}", style="dim")
-        console.print(header, soft_wrap=True)
-        for f in rows:
-            console.print(finding_line(f), soft_wrap=True)
+        counts = f"  {_count(errors, 'error')}, {_count(len(rows) - errors, 'warning')}"
+        lines.append(paint(one_line(path or "<dataset>"), "bold underline") + paint(counts, "dim"))
+        lines.extend(finding_line(f, paint) for f in rows)
+    console.file.write("\n".join(lines) + "\n")
 
 
-def finding_line(f: Finding) -> Text:
+def finding_line(f: Finding, paint: Painter) -> str:
     style = LEVEL_STYLES.get(f.level, "")
-    return Text.assemble(
-        "  ",
-        (location(f), "bold"),
-        "  ",
-        (f.code, style),
-        " ",
-        (f"[{f.level}]", style),
-        "  ",
-        one_line(f.message),
-        "  ",
-        (f.name, "dim"),
+    return (
+        f"  {paint(one_line(location(f)), 'bold')}  {paint(f.code, style)} "
+        f"{paint(f'[{f.level}]', style)}  {one_line(f.message)}  {paint(f.name, 'dim')}"
     )
 
 

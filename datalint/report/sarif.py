@@ -16,13 +16,15 @@ from urllib.parse import quote
 
 from datalint import __version__
 from datalint.findings import Finding, Report
-from datalint.report._common import json_safe, rule_statistics
+from datalint.report._common import json_safe, level_rank, rule_statistics
 from datalint.rulebook import Rule
 
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/datalint/datalint"
 SRCROOT = "%SRCROOT%"
 SARIF_LEVELS = {"error": "error", "warning": "warning"}
+# GitHub code scanning rejects a run with more results than this (and shows the top 5,000).
+MAX_RESULTS = 25_000
 
 
 def render(
@@ -40,13 +42,21 @@ def sarif_log(
     report: Report, rules: Mapping[str, Rule], *, statistics: bool = False
 ) -> dict[str, Any]:
     cwd = Path.cwd().resolve()
-    codes = sorted({f.code for f in report.findings})
+    findings = report.findings
+    if len(findings) > MAX_RESULTS:  # keep the most severe, as code scanning would
+        findings = sorted(findings, key=lambda f: (level_rank(f.level), f.path, f.line))
+        findings = findings[:MAX_RESULTS]
+    codes = sorted({f.code for f in findings})
     index = {code: i for i, code in enumerate(codes)}
     first_seen = {}
-    for f in report.findings:
+    for f in findings:
         first_seen.setdefault(f.code, f)
     descriptors = [_descriptor(code, rules.get(code), first_seen[code]) for code in codes]
-    results = [_result(f, index[f.code], cwd) for f in report.findings]
+    locations: dict[str, dict[str, str]] = {}  # one path resolution per file, not per finding
+    for f in findings:
+        if f.path and f.path not in locations:
+            locations[f.path] = _artifact_location(f.path, cwd)
+    results = [_result(f, index[f.code], locations) for f in findings]
     properties: dict[str, Any] = {"summary": report.summary.as_dict()}
     if statistics:
         properties["statistics"] = [s.as_dict() for s in rule_statistics(report.findings)]
@@ -60,12 +70,24 @@ def sarif_log(
                 "rules": descriptors,
             }
         },
+        "invocations": [_invocation(len(report.findings), len(findings))],
         "originalUriBaseIds": {SRCROOT: {"uri": cwd.as_uri().rstrip("/") + "/"}},
         "results": results,
         "columnKind": "unicodeCodePoints",
         "properties": json_safe(properties),
     }
     return {"$schema": SARIF_SCHEMA_URI, "version": "2.1.0", "runs": [run]}
+
+
+def _invocation(total: int, kept: int) -> dict[str, Any]:
+    invocation: dict[str, Any] = {"executionSuccessful": True}
+    if kept < total:
+        text = (
+            f"{total} findings; GitHub code scanning accepts at most {MAX_RESULTS} results per "
+            f"run, so the {kept} most severe are listed. --format json lists them all."
+        )
+        invocation["toolExecutionNotifications"] = [{"message": {"text": text}, "level": "warning"}]
+    return invocation
 
 
 def _descriptor(code: str, rule: Rule | None, example: Finding) -> dict[str, Any]:
@@ -99,7 +121,7 @@ def _help_text(rule: Rule) -> str:
     )
 
 
-def _result(f: Finding, rule_index: int, cwd: Path) -> dict[str, Any]:
+def _result(f: Finding, rule_index: int, locations: dict[str, dict[str, str]]) -> dict[str, Any]:
     result: dict[str, Any] = {
         "ruleId": f.code,
         "ruleIndex": rule_index,
@@ -107,7 +129,7 @@ def _result(f: Finding, rule_index: int, cwd: Path) -> dict[str, Any]:
         "message": {"text": f.message or f.name},
     }
     if f.path:
-        physical: dict[str, Any] = {"artifactLocation": _artifact_location(f.path, cwd)}
+        physical: dict[str, Any] = {"artifactLocation": dict(locations[f.path])}
         if f.line > 0:
             physical["region"] = {"startLine": f.line}
         result["locations"] = [{"physicalLocation": physical}]
