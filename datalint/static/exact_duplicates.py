@@ -5,7 +5,7 @@ answer: the same question twice is a duplicate whatever its answers say, and a r
 *different* answer is worse (two labels for one problem), which the message says.
 
 Memory: one dict entry per distinct prompt, keyed by a 16-byte blake2b digest, whose value packs
-the first occurrence (file index, line) and an 8-byte digest of its answer into one int; about
+the first occurrence (file index, line) and a 64-bit hash of its answer into one int; about
 150 bytes per distinct prompt, so a million prompts stay near 150 MB.
 """
 
@@ -20,6 +20,7 @@ FEATURE = "exact_duplicate"
 _LINE_BITS = 40
 _FILE_BITS = 24
 _ANSWER_SHIFT = _LINE_BITS + _FILE_BITS
+_ANSWER_MASK = (1 << 64) - 1
 
 
 class ExactDuplicates:
@@ -67,4 +68,5 @@ class ExactDuplicates:
 
 
 def _answer_digest(item: Item) -> int:
-    return int.from_bytes(digest16(normalize(item.answer_text))[:8], "little")
+    # only compared within this run, so the process-salted built-in hash is enough (and cheap)
+    return hash(normalize(item.answer_text)) & _ANSWER_MASK

@@ -9,6 +9,7 @@ a million-line file of numeric answers fast; without math-verify the check is sk
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import threading
 from collections.abc import Callable
@@ -24,21 +25,22 @@ _CACHE_LIMIT = 100_000
 
 
 def build() -> StaticCheck:
-    try:
-        import math_verify
-    except ImportError:
+    # find_spec, not import: math-verify pulls in sympy (~1 s), paid only if a math item comes
+    if importlib.util.find_spec("math_verify") is None:
         reason = MissingExtra("math", "to check that math gold answers parse")
         return SkippedCheck(f"S010 unparseable-math-answer skipped: {reason}")
+    return MathAnswer(gold_parses)
 
-    def parses(gold: str) -> bool:
-        # math-verify's timeouts use signal.alarm, which only works in the main thread
-        timeout = 5 if threading.current_thread() is threading.main_thread() else None
-        text = gold if "$" in gold or "\\boxed" in gold else f"${gold}$"
-        if math_verify.parse(text, parsing_timeout=timeout):
-            return True
-        return bool(math_verify.parse(gold, parsing_timeout=timeout))
 
-    return MathAnswer(parses)
+def gold_parses(gold: str) -> bool:
+    import math_verify
+
+    # math-verify's timeouts use signal.alarm, which only works in the main thread
+    timeout = 5 if threading.current_thread() is threading.main_thread() else None
+    text = gold if "$" in gold or "\\boxed" in gold else f"${gold}$"
+    if math_verify.parse(text, parsing_timeout=timeout):
+        return True
+    return bool(math_verify.parse(gold, parsing_timeout=timeout))
 
 
 class MathAnswer:

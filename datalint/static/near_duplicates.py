@@ -188,17 +188,20 @@ def _band_keys(
 ) -> np.ndarray:
     n = len(offsets) - 1
     keys = np.empty(n, dtype=np.uint64)
-    lo = 0
     budget = max(1, _HASHES_PER_CHUNK // len(mult))
+    lo = 0
     while lo < n:
         hi = int(np.searchsorted(offsets, offsets[lo] + budget, side="right")) - 1
         hi = min(max(hi, lo + 1), n)
         x = shingles[offsets[lo] : offsets[hi]].astype(np.uint64)
-        hashed = (x[:, None] * mult[None, :] + add[None, :]) >> np.uint64(32)
-        mins = np.minimum.reduceat(hashed, offsets[lo:hi] - offsets[lo], axis=0)
+        # one row per permutation: reduceat along a contiguous axis is ~10x faster than across
+        hashed = np.multiply(mult[:, None], x[None, :])
+        hashed += add[:, None]
+        hashed >>= np.uint64(32)
+        mins = np.minimum.reduceat(hashed, offsets[lo:hi] - offsets[lo], axis=1)
         key = np.zeros(hi - lo, dtype=np.uint64)
-        for column in mins.T:
-            key = key * _MIX + column
+        for row in mins:
+            key = key * _MIX + row
         keys[lo:hi] = key
         lo = hi
     return keys
