@@ -143,10 +143,10 @@ def measure_features(
     """The cohorts' features through the very stages ``check`` runs (see pipeline._model_stages)."""
     from datalint.cohorts import make_cohorts
     from datalint.engine import Gate
-    from datalint.pipeline import _similarity
     from datalint.reward_stage import evaluate_cohorts
     from datalint.rollout.base import SamplingParams
     from datalint.rollout.stage import obtain_rollouts
+    from datalint.similarity import cohort_similarities
 
     cohorts = make_cohorts(items, opts.cohort_size)
     ordered = [it for c in cohorts for it in c.items]
@@ -168,7 +168,10 @@ def measure_features(
     )
     by_item = {id(it): r for it, r in zip(ordered, rollouts, strict=True)}
     per_cohort = [[by_item[id(it)] for it in c.items] for c in cohorts]
-    similarity, _ = _similarity(cohorts, probe_items)
+    similarity, _ = cohort_similarities(
+        {c.id: [it.prompt_text for it in c.items] for c in cohorts},
+        [it.prompt_text for it in probe_items],
+    )
     reports = evaluate_cohorts(
         cohorts, per_cohort, Gate(()), similarity=similarity, default_verifier=opts.default_verifier
     )

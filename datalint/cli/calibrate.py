@@ -59,6 +59,13 @@ def _store_errors() -> tuple[type[Exception], ...]:
 @click.option("--max-completion-length", type=click.IntRange(1), default=8, show_default=True)
 @click.option("--temperature", type=click.FloatRange(0, min_open=True), default=1.0)
 @click.option(
+    "--max-new-tokens",
+    type=click.IntRange(1),
+    default=256,
+    show_default=True,
+    help="Completion cap of the feature rollouts (as check's --max-new-tokens).",
+)
+@click.option(
     "--trl-option",
     "trl_options",
     multiple=True,
@@ -80,6 +87,7 @@ def calibrate_command(
     num_generations: int,
     max_completion_length: int,
     temperature: float,
+    max_new_tokens: int,
     trl_options: tuple[str, ...],
     cache_dir: str | None,
     no_cache: bool,
@@ -111,6 +119,7 @@ def calibrate_command(
             num_generations=num_generations,
             temperature=temperature,
             max_completion_length=max_completion_length,
+            feature_max_new_tokens=max_new_tokens,
             trl_options=options,
             use_cache=not no_cache,
             cache_dir=cache_dir,
