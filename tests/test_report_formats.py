@@ -197,6 +197,17 @@ def test_json_round_trips_without_nan() -> None:
     assert data["summary"]["passed"] is False
     assert data["summary"]["lift_score"] == 0.031
     assert "statistics" not in data
+    # one line per finding, so grep finds a finding whole
+    assert text.splitlines()[3] == (
+        '    {"code": "D001", "name": "exact-duplicate-prompt", "level": "error", '
+        '"path": "data/train.jsonl", "line": 9, "message": "duplicates line 3"},'
+    )
+
+
+def test_json_empty_report() -> None:
+    text = render("json", Report([], [], Summary(passed=True)))
+    assert text.startswith('{\n  "version": 1,\n  "findings": [],\n  "cohorts": [],\n')
+    assert json.loads(text)["summary"]["passed"] is True
 
 
 def test_json_statistics_key() -> None:

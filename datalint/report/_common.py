@@ -207,11 +207,20 @@ def cohort_size(cohort: CohortReport) -> int:
 
 def json_safe(value: Any) -> Any:
     """Plain JSON data: NaN and infinities become None, numpy scalars become Python numbers."""
-    if isinstance(value, dict):
+    kind = type(value)  # exact-type fast paths first: this runs on every value of a big report
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is dict:
+        return {k if type(k) is str else str(k): json_safe(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [json_safe(v) for v in value]
+    if isinstance(value, Mapping):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [json_safe(v) for v in value]
-    if isinstance(value, bool) or value is None or isinstance(value, str | int):
+    if isinstance(value, bool | str | int):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
