@@ -139,3 +139,24 @@ def test_bad_store_and_bad_data_are_one_line_errors(world, tmp_path):
     )
     assert result.exit_code == 2
     assert "broken.jsonl:2" in result.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed")
+def test_vllm_without_vllm_names_the_extra(world, tmp_path):
+    args = [
+        "calibrate", str(world["data"]), "--probe", str(world["probe"]),
+        "--store", str(tmp_path / "s.sqlite"), "--backend", "vllm",
+    ]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert "pip install 'datalint[vllm]'" in result.stderr
+    assert not (tmp_path / "s.sqlite").exists()  # nothing started before the check
+
+
+def test_trl_option_must_be_key_value(world, tmp_path):
+    args = [
+        "calibrate", str(world["data"]), "--probe", str(world["probe"]),
+        "--store", str(tmp_path / "s.sqlite"), "--trl-option", "oops",
+    ]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "KEY=VALUE" in result.stderr
