@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 
@@ -69,44 +70,98 @@ FeatureValues = dict[str, float | None]
 
 def group_advantages(rewards: Sequence[float]) -> np.ndarray:
     """trl's group-normalised advantages: (r - mean) / (unbiased std + 1e-4); 0 for k = 1."""
-    r = np.asarray(rewards, dtype=np.float64)
-    if r.size < 2:
-        return np.zeros_like(r)
-    return (r - r.mean()) / (r.std(ddof=1) + ADVANTAGE_EPS)
+    flat = np.asarray(rewards, dtype=np.float64)
+    return _Segments(flat, np.zeros(flat.size, dtype=np.intp), 1).advantages()
 
 
-def _all_equal(r: np.ndarray) -> bool:
-    return bool(np.all(r == r[0]))
+class _Segments:
+    """Values of many small groups as one flat array: per-group numbers without a Python loop.
+
+    ``ids`` must be sorted (each group's values contiguous) and every group non-empty.
+    """
+
+    def __init__(self, values: np.ndarray, ids: np.ndarray, n_groups: int) -> None:
+        self.values = values
+        self.ids = ids
+        self.counts = np.bincount(ids, minlength=n_groups)
+        self.starts = np.concatenate(([0], np.cumsum(self.counts)[:-1]))
+
+    def sums(self, weights: np.ndarray | None = None) -> np.ndarray:
+        w = self.values if weights is None else weights
+        return np.bincount(self.ids, weights=w, minlength=self.counts.size)
+
+    def means(self) -> np.ndarray:
+        return self.sums() / self.counts
+
+    def mins(self) -> np.ndarray:
+        return np.minimum.reduceat(self.values, self.starts)
+
+    def maxs(self) -> np.ndarray:
+        return np.maximum.reduceat(self.values, self.starts)
+
+    def advantages(self) -> np.ndarray:
+        deviations = self.values - self.means()[self.ids]
+        squares = np.bincount(self.ids, weights=deviations**2, minlength=self.counts.size)
+        single = self.counts < 2
+        std = np.sqrt(squares / np.where(single, 1, self.counts - 1))
+        std[single] = 0.0  # trl: a one-generation group has std 0, so its advantage is 0
+        return deviations / (std[self.ids] + ADVANTAGE_EPS)
+
+    def positions(self) -> np.ndarray:
+        """Each value's 0-based position inside its group."""
+        return np.arange(self.values.size) - self.starts[self.ids]
+
+
+def _segments(lists: Sequence[Sequence[float]], finite_only: bool = False) -> _Segments | None:
+    """The non-empty lists as segments (after dropping non-finite values if asked), or None."""
+    lengths = np.fromiter((len(v) for v in lists), dtype=np.intp, count=len(lists))
+    if not lengths.sum():
+        return None
+    values = np.fromiter(chain.from_iterable(lists), dtype=np.float64, count=int(lengths.sum()))
+    ids = np.repeat(np.arange(len(lists)), lengths)
+    if finite_only:
+        keep = np.isfinite(values)
+        values, ids = values[keep], ids[keep]
+        if not values.size:
+            return None
+    present = np.bincount(ids, minlength=len(lists)) > 0
+    if not present.all():  # renumber so that groups left empty disappear
+        ids = (np.cumsum(present) - 1)[ids]
+    return _Segments(values, ids, int(present.sum()))
+
+
+REWARD_FEATURES_MISSING: FeatureValues = {
+    "adv_std": None,
+    "frac_nondegenerate": None,
+    "adv_absmean": None,
+    "frac_all_correct": None,
+    "frac_all_wrong": None,
+    "reward_mean": None,
+    "reward_std": None,
+    "pass_rate": None,
+    "group_passrate_mean": None,
+    "group_passrate_std": None,
+}
 
 
 def reward_features(groups: Sequence[Group]) -> FeatureValues:
-    graded = [np.asarray(g.rewards, dtype=np.float64) for g in groups if g.rewards]
-    names = (
-        "adv_std",
-        "frac_nondegenerate",
-        "adv_absmean",
-        "frac_all_correct",
-        "frac_all_wrong",
-        "reward_mean",
-        "reward_std",
-        "pass_rate",
-        "group_passrate_mean",
-        "group_passrate_std",
-    )
-    if not graded:
-        return dict.fromkeys(names, None)
-    advantages = np.concatenate([group_advantages(r) for r in graded])
-    pooled = np.concatenate(graded)
-    group_pass = np.array([np.mean(r >= PASS_THRESHOLD) for r in graded])
+    seg = _segments([g.rewards for g in groups])
+    if seg is None:
+        return dict(REWARD_FEATURES_MISSING)
+    rewards = seg.values
+    advantages = seg.advantages()
+    mins, maxs = seg.mins(), seg.maxs()
+    passed = (rewards >= PASS_THRESHOLD).astype(np.float64)
+    group_pass = seg.sums(passed) / seg.counts
     return {
         "adv_std": float(advantages.std()),
-        "frac_nondegenerate": float(np.mean([not _all_equal(r) for r in graded])),
+        "frac_nondegenerate": float(np.mean(mins != maxs)),
         "adv_absmean": float(np.abs(advantages).mean()),
-        "frac_all_correct": float(np.mean([bool(np.all(r >= 1.0)) for r in graded])),
-        "frac_all_wrong": float(np.mean([bool(np.all(r <= 0.0)) for r in graded])),
-        "reward_mean": float(pooled.mean()),
-        "reward_std": float(pooled.std()),
-        "pass_rate": float(np.mean(pooled >= PASS_THRESHOLD)),
+        "frac_all_correct": float(np.mean(mins >= 1.0)),
+        "frac_all_wrong": float(np.mean(maxs <= 0.0)),
+        "reward_mean": float(rewards.mean()),
+        "reward_std": float(rewards.std()),
+        "pass_rate": float(passed.mean()),
         "group_passrate_mean": float(group_pass.mean()),
         "group_passrate_std": float(group_pass.std()),
     }
@@ -121,47 +176,55 @@ def shape_features(groups: Sequence[Group]) -> FeatureValues:
     }
 
 
-def _finite(values: Sequence[float] | None) -> np.ndarray:
-    if not values:
-        return np.empty(0)
-    arr = np.asarray(values, dtype=np.float64)
-    return arr[np.isfinite(arr)]
+def _percentiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
+    """numpy.percentile's default (linear) method, without its per-call overhead."""
+    ordered = np.sort(values)
+    out = []
+    for q in qs:
+        rank = q / 100 * (ordered.size - 1)
+        low = int(rank)
+        high = min(low + 1, ordered.size - 1)
+        out.append(float(ordered[low] + (rank - low) * (ordered[high] - ordered[low])))
+    return out
+
+
+LOGPROB_FEATURES_MISSING: FeatureValues = {
+    "mean_logprob": None,
+    "surprisal_mean": None,
+    "logprob_p10": None,
+    "logprob_p50": None,
+    "logprob_p90": None,
+    "confidence_slope": None,
+    "redundancy_mean": None,
+    "min_logprob_mean": None,
+}
 
 
 def familiarity_features(rollouts: Sequence[Rollout]) -> FeatureValues:
-    per_rollout = [lp for lp in (_finite(r.logprobs) for r in rollouts) if lp.size]
-    entropies = [e for e in (_finite(r.entropies) for r in rollouts) if e.size]
-    entropy_mean = float(np.concatenate(entropies).mean()) if entropies else None
-    if not per_rollout:
-        missing: FeatureValues = dict.fromkeys(
-            (
-                "mean_logprob",
-                "surprisal_mean",
-                "logprob_p10",
-                "logprob_p50",
-                "logprob_p90",
-                "confidence_slope",
-                "redundancy_mean",
-                "min_logprob_mean",
-            ),
-            None,
-        )
-        return {**missing, "entropy_mean": entropy_mean}
-    tokens = np.concatenate(per_rollout)
-    p10, p50, p90 = np.percentile(tokens, [10, 50, 90])
-    slopes = [
-        lp[lp.size // 2 :].mean() - lp[: lp.size // 2].mean() for lp in per_rollout if lp.size >= 2
-    ]
+    entropies = _segments([r.entropies or () for r in rollouts], finite_only=True)
+    entropy_mean = float(entropies.values.mean()) if entropies is not None else None
+    seg = _segments([r.logprobs or () for r in rollouts], finite_only=True)
+    if seg is None:
+        return {**LOGPROB_FEATURES_MISSING, "entropy_mean": entropy_mean}
+    tokens = seg.values
+    p10, p50, p90 = _percentiles(tokens, (10, 50, 90))
+    # first half: the first floor(n/2) tokens of a rollout; second half: the rest
+    in_first = seg.positions() < (seg.counts // 2)[seg.ids]
+    n_first = seg.counts // 2
+    n_second = seg.counts - n_first
+    sloped = seg.counts >= 2
+    first_mean = seg.sums(np.where(in_first, tokens, 0.0))[sloped] / n_first[sloped]
+    second_mean = seg.sums(np.where(in_first, 0.0, tokens))[sloped] / n_second[sloped]
     return {
         "mean_logprob": float(tokens.mean()),
-        "surprisal_mean": float(np.mean([-lp.mean() for lp in per_rollout])),
+        "surprisal_mean": float(-seg.means().mean()),
         "entropy_mean": entropy_mean,
         "logprob_p10": float(p10),
         "logprob_p50": float(p50),
         "logprob_p90": float(p90),
-        "confidence_slope": float(np.mean(slopes)) if slopes else None,
+        "confidence_slope": float((second_mean - first_mean).mean()) if sloped.any() else None,
         "redundancy_mean": float(np.exp(tokens).mean()),
-        "min_logprob_mean": float(np.mean([lp.min() for lp in per_rollout])),
+        "min_logprob_mean": float(seg.mins().mean()),
     }
 
 
@@ -184,20 +247,20 @@ def item_diagnostics(item: Item, rewards: Sequence[float]) -> ItemDiagnostic:
     An item with no graded rollout gets pass rate 0.0, the single flag ``ungraded``, and
     ``n_rollouts`` 0.
     """
-    r = np.asarray(rewards, dtype=np.float64)
-    if not r.size:
+    if not rewards:
         return ItemDiagnostic(item.source.path, item.source.line, 0, 0.0, ["ungraded"])
+    low, high = min(rewards), max(rewards)
     flags = []
-    if np.all(r >= 1.0):
+    if low >= 1.0:
         flags.append("all_correct")
-    if np.all(r <= 0.0):
+    if high <= 0.0:
         flags.append("all_wrong")
-    if not _all_equal(r):
+    if low != high:
         flags.append("disagree")
     return ItemDiagnostic(
         path=item.source.path,
         line=item.source.line,
-        n_rollouts=int(r.size),
-        pass_rate=float(np.mean(r >= PASS_THRESHOLD)),
+        n_rollouts=len(rewards),
+        pass_rate=sum(r >= PASS_THRESHOLD for r in rewards) / len(rewards),
         flags=flags,
     )

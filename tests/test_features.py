@@ -168,3 +168,24 @@ def test_item_diagnostics_flags() -> None:
     assert item_diagnostics(item, [0.5, 0.5]).flags == []  # agree, but neither dead end
     ungraded = item_diagnostics(item, [])
     assert ungraded.flags == ["ungraded"] and ungraded.n_rollouts == 0
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 37])
+def test_percentiles_match_numpy_linear(n: int) -> None:
+    import numpy as np
+
+    from datalint.features import _percentiles
+
+    values = np.random.default_rng(n).normal(size=n)
+    assert _percentiles(values, (10, 50, 90)) == pytest.approx(
+        np.percentile(values, [10, 50, 90]).tolist()
+    )
+
+
+def test_rollout_with_only_nonfinite_logprobs_is_left_out() -> None:
+    groups = [
+        Group([1.0], [Rollout("a", 1.0, [float("nan"), float("-inf")]), Rollout("b", 1.0, [-2.0])])
+    ]
+    f = compute_cohort_features(groups)
+    # only the second rollout counts: one token of -2
+    assert f["surprisal_mean"] == 2.0 and f["min_logprob_mean"] == -2.0

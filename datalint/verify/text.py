@@ -16,6 +16,7 @@ from datalint.verify.base import GradingError
 _WHITESPACE = re.compile(r"\s+")
 
 
+@lru_cache(maxsize=65536)  # gold answers and the tiny world's short completions repeat a lot
 def normalize_text(text: str) -> str:
     """Strip, casefold, collapse runs of whitespace to one space, drop one trailing period."""
     text = _WHITESPACE.sub(" ", text.strip()).casefold()
