@@ -17,8 +17,8 @@ CLEAN_DATA = (
     '{"prompt": "Compute the sum of 17 and 25.", "answer": "42"}\n'
     '{"prompt": "A train covers 60 km in 1.5 hours. What is its speed in km/h?", "answer": "40"}\n'
 )
-BROKEN_DATA = (
-    '{"prompt": "Compute the sum of 17 and 25.", "answer": "42"}\n'
+BROKEN_DATA = (  # its prompts differ from CLEAN_DATA's: the only finding is the invalid line
+    '{"prompt": "How many legs does a spider have?", "answer": "8"}\n'
     '{"prompt": "Name the capital of France.", "answer": "Paris",}\n'
 )
 
