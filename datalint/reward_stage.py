@@ -129,17 +129,17 @@ def _cohort_context(cohort: Cohort, diagnostics: list[ItemDiagnostic]) -> dict[s
 
 
 def describe_lines(sources: Sequence[Source]) -> str:
-    """Compact line list for messages: "3-6, 9" in one file, "a.jsonl:3-4, b.jsonl:1" across."""
+    """Where a cohort is, for messages: "line 7", "lines 3-6, 9", "lines a.jsonl:3-4, b.jsonl:1"."""
     paths = list(dict.fromkeys(s.path for s in sources))
     parts: list[str] = []
     for path in paths:
         lines = sorted({s.line for s in sources if s.path == path})
-        ranges = _ranges(lines)
         prefix = f"{path}:" if len(paths) > 1 else ""
-        parts += [prefix + (f"{a}" if a == b else f"{a}-{b}") for a, b in ranges]
+        parts += [prefix + (f"{a}" if a == b else f"{a}-{b}") for a, b in _ranges(lines)]
     if len(parts) > _MAX_RANGES_SHOWN:
         parts = [*parts[:_MAX_RANGES_SHOWN], "..."]
-    return ", ".join(parts)
+    single = len(sources) == 1 or (len(parts) == 1 and "-" not in parts[0])
+    return ("line " if single else "lines ") + ", ".join(parts)
 
 
 def _ranges(lines: list[int]) -> list[tuple[int, int]]:

@@ -132,10 +132,10 @@ def test_rollouts_that_do_not_match_the_cohort_are_refused() -> None:
 @pytest.mark.parametrize(
     ("sources", "text"),
     [
-        ([("a", 3), ("a", 4), ("a", 5), ("a", 9)], "3-5, 9"),
-        ([("a", 7)], "7"),
-        ([("a", 1), ("b", 1), ("a", 2)], "a:1-2, b:1"),
-        ([("a", n) for n in range(1, 30, 2)], "1, 3, 5, 7, 9, 11, ..."),
+        ([("a", 3), ("a", 4), ("a", 5), ("a", 9)], "lines 3-5, 9"),
+        ([("a", 7)], "line 7"),
+        ([("a", 1), ("b", 1), ("a", 2)], "lines a:1-2, b:1"),
+        ([("a", n) for n in range(1, 30, 2)], "lines 1, 3, 5, 7, 9, 11, ..."),
     ],
 )
 def test_describe_lines(sources: list[tuple[str, int]], text: str) -> None:

