@@ -230,3 +230,10 @@ def test_grade_items_unknown_verifier_is_a_failure_not_a_crash() -> None:
     rewards, failures = grade_items([item("1", "no-such-verifier")], [[Rollout("1")]])
     assert rewards == [[]]
     assert len(failures) == 1 and "unknown verifier" in failures[0].message
+
+
+def test_grade_items_refuses_non_finite_replayed_rewards() -> None:
+    rollouts = [[Rollout("1", reward=float("nan")), Rollout("1", reward=1.0)]]
+    rewards, failures = grade_items([item("1")], rollouts)
+    assert rewards == [[1.0]]
+    assert failures[0].n_failed == 1 and "replayed reward nan" in failures[0].message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,10 +30,11 @@ def grade_items(
 ) -> tuple[list[list[float]], list[VerifierFailure]]:
     """Rewards of each item's rollouts, and the items whose verifier failed.
 
-    A rollout that already carries a reward (replayed data) keeps it; the others are graded and
-    their ``reward`` is filled in. A rollout whose verifier raises gets no reward and is left out
-    of that item's list, as trl leaves unscorable completions out of the group baseline; one
-    :class:`VerifierFailure` per item then says how many failed and why. Never raises.
+    A rollout that already carries a finite reward (replayed data) keeps it; the others are graded
+    and their ``reward`` is filled in. A rollout whose verifier raises (or whose replayed reward
+    is NaN or infinite) gets no reward and is left out of that item's list, as trl leaves
+    unscorable completions out of the group baseline; one :class:`VerifierFailure` per item then
+    says how many failed and why. Never raises.
     """
     all_rewards: list[list[float]] = []
     failures: list[VerifierFailure] = []
@@ -41,6 +43,10 @@ def grade_items(
         first_error: str | None = None
         n_failed = 0
         for rollout in item_rollouts:
+            if rollout.reward is not None and not math.isfinite(rollout.reward):
+                n_failed += 1
+                first_error = first_error or f"replayed reward {rollout.reward} is not a number"
+                continue
             if rollout.reward is None:
                 try:
                     rollout.reward = grade(
