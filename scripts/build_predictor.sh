@@ -25,8 +25,8 @@ mkdir -p "$OUT"
     --out "$OUT/cohorts.jsonl"
 "$PY" -m datalint calibrate "$OUT/cohorts.jsonl" --probe "$PROBE" --store "$OUT/store.sqlite" \
     --steps "$STEPS" --lr "$LR" --seeds "$SEEDS" --workers "$WORKERS" --cache-dir "$OUT/cache"
-"$PY" -m datalint evaluate "$OUT/store.sqlite" -o "$OUT/evaluation" --folds 0 \
+"$PY" -m datalint evaluate "$OUT/store.sqlite" -o "$OUT/evaluation" \
     > "$OUT/evaluation.txt"
-"$PY" -m datalint fit "$OUT/store.sqlite" -o pretrained/lift-predictor.onnx --folds 0 \
+"$PY" -m datalint fit "$OUT/store.sqlite" -o pretrained/lift-predictor.onnx \
     --build-command "N_COHORTS=$N_COHORTS SEEDS=$SEEDS STEPS=$STEPS LR=$LR scripts/build_predictor.sh"
 cat "$OUT/evaluation.txt"

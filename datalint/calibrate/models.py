@@ -27,15 +27,16 @@ MONOTONE: dict[str, int] = {
 }
 
 XGB_PARAMS: dict[str, Any] = {
-    "n_estimators": 300,
+    "n_estimators": 200,
     "max_depth": 3,
-    "learning_rate": 0.03,
+    "learning_rate": 0.05,
     "subsample": 0.8,
     "colsample_bytree": 0.8,
     "min_child_weight": 3.0,
     "reg_lambda": 1.0,
     "n_jobs": 1,
     "tree_method": "hist",
+    "max_bin": 64,  # a few hundred cohorts: 64 bins lose nothing and fit 3x faster
 }
 
 
