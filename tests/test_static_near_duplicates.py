@@ -35,6 +35,12 @@ def test_shingles_are_distinct_token_pairs_and_a_short_prompt_is_one_shingle() -
     assert flat[0] < flat[1]  # each prompt's set is sorted and distinct
     again, _ = shingle_sets(tokens[:2], np.array([0]), np.array([2]), width=2)
     assert again[0] in flat[:2]  # "a b" hashes the same wherever it occurs
+    buffer = tokens.copy()
+    in_place, same_offsets = shingle_sets(
+        buffer, np.array([0, 5]), np.array([5, 6]), width=2, out=buffer
+    )
+    assert in_place.tolist() == flat.tolist()
+    assert same_offsets.tolist() == offsets.tolist()
 
 
 def test_last_word_swapped_gives_18_of_20() -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datalint.engine import Gate
 from datalint.records import Item, Source
 from datalint.static.base import describe_other
-from datalint.static.text import digest16, normalize, prompt_identity
+from datalint.static.text import digest16, prompt_identity
 
 FEATURE = "exact_duplicate"
 _LINE_BITS = 40
@@ -69,4 +69,4 @@ class ExactDuplicates:
 
 def _answer_digest(item: Item) -> int:
     # only compared within this run, so the process-salted built-in hash is enough (and cheap)
-    return hash(normalize(item.answer_text)) & _ANSWER_MASK
+    return hash(item.answer_text.strip().casefold()) & _ANSWER_MASK

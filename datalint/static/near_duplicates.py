@@ -70,21 +70,27 @@ class NearDuplicates:
         self._line.append(item.source.line)
 
     def finish(self, gate: Gate) -> None:
-        if len(self._ends) < 2:
-            return
+        if len(self._ends) >= 2:
+            for later, earlier, similarity in self._matches():
+                here, there = self._source(later), self._source(earlier)
+                gate.observe(
+                    FEATURE, similarity, here, near_duplicate_of=describe_other(there, here)
+                )
+        self._tokens, self._ends, self._keys = array("I"), array("Q"), array("Q")
+
+    def _matches(self) -> list[tuple[int, int, float]]:
+        """(later, earlier, similarity) by feed order, for each prompt with a candidate."""
         keep = _first_occurrences(np.frombuffer(self._keys, dtype=np.uint64))
         tokens = np.frombuffer(self._tokens, dtype=np.uint32)
         ends = np.frombuffer(self._ends, dtype=np.uint64).astype(np.int64)
         starts = np.concatenate(([0], ends[:-1]))
-        shingles, offsets = shingle_sets(tokens, starts[keep], ends[keep], self.shingle_words)
-        self._tokens = array("I")  # no longer needed; give the memory back before banding
+        shingles, offsets = shingle_sets(
+            tokens, starts[keep], ends[keep], self.shingle_words, out=tokens
+        )
         pairs = candidate_pairs(shingles, offsets, self.rows, self.bands)
         best = best_matches(pairs, shingles, offsets)
-        original = np.flatnonzero(keep)
-        for j, (i, similarity) in sorted(best.items()):
-            here = self._source(int(original[j]))
-            there = self._source(int(original[i]))
-            gate.observe(FEATURE, similarity, here, near_duplicate_of=describe_other(there, here))
+        original = np.flatnonzero(keep).tolist()
+        return [(original[j], original[i], sim) for j, (i, sim) in sorted(best.items())]
 
     def _source(self, index: int) -> Source:
         return Source(self._paths[self._file[index]], self._line[index])
@@ -110,23 +116,32 @@ def _first_occurrences(keys: np.ndarray) -> np.ndarray:
 
 
 def shingle_sets(
-    tokens: np.ndarray, starts: np.ndarray, ends: np.ndarray, width: int
+    tokens: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    width: int,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted, de-duplicated 32-bit shingle hashes per prompt, flat, with offsets (n + 1)."""
-    parts: list[np.ndarray] = []
-    counts = np.zeros(len(starts), dtype=np.int64)
+    """Sorted, de-duplicated 32-bit shingle hashes per prompt, flat, with offsets (n + 1).
+
+    ``out`` may be ``tokens`` itself: a prompt has no more shingles than tokens, so each chunk's
+    shingles land at or before the tokens they were made from, after those were read. That
+    keeps the peak memory of ``finish`` at one token buffer rather than two.
+    """
+    flat = np.empty(len(tokens), dtype=np.uint32) if out is None else out
+    offsets = np.zeros(len(starts) + 1, dtype=np.int64)
+    written = 0
     lo = 0
     while lo < len(starts):
         budget = starts[lo] + _SHINGLES_PER_CHUNK
         hi = min(max(lo + 1, int(np.searchsorted(ends, budget, side="right"))), len(starts))
         values, owner = _chunk_shingles(tokens, starts[lo:hi], ends[lo:hi], width)
-        parts.append(values)
-        counts[lo:hi] = np.bincount(owner, minlength=hi - lo)
+        flat[written : written + len(values)] = values
+        written += len(values)
+        offsets[lo + 1 : hi + 1] = np.bincount(owner, minlength=hi - lo)
         lo = hi
-    offsets = np.zeros(len(starts) + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    flat = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint32)
-    return flat, offsets
+    np.cumsum(offsets, out=offsets)
+    return flat[:written], offsets
 
 
 def _chunk_shingles(
@@ -150,11 +165,11 @@ def _chunk_shingles(
     h ^= h >> np.uint64(29)
     h *= _MIX
     values = (h >> np.uint64(32)).astype(np.uint32)
-    order = np.lexsort((values, owner))
-    values, owner = values[order], owner[order]
-    fresh = np.ones(len(values), dtype=bool)
-    fresh[1:] = (values[1:] != values[:-1]) | (owner[1:] != owner[:-1])
-    return values[fresh], owner[fresh]
+    # one sort of (owner, value) packed in 64 bits: sorted sets per prompt, duplicates adjacent
+    packed = np.sort((owner.astype(np.uint64) << np.uint64(32)) | values)
+    packed = packed[np.concatenate(([True], packed[1:] != packed[:-1]))]
+    values = (packed & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    return values, (packed >> np.uint64(32)).astype(np.int64)
 
 
 def candidate_pairs(shingles: np.ndarray, offsets: np.ndarray, rows: int, bands: int) -> np.ndarray:
@@ -166,7 +181,7 @@ def candidate_pairs(shingles: np.ndarray, offsets: np.ndarray, rows: int, bands:
     found: list[np.ndarray] = []
     for band in range(bands):
         keys = _band_keys(shingles, offsets, mult[band], add[band])
-        order = np.lexsort((np.arange(n), keys))
+        order = np.argsort(keys, kind="stable")  # stable: earlier prompts first in a bucket
         sorted_keys = keys[order]
         same = np.zeros(n, dtype=bool)
         same[1:] = sorted_keys[1:] == sorted_keys[:-1]
