@@ -93,3 +93,34 @@ def test_topk_entropy_is_exact_with_full_support_and_lumps_the_rest() -> None:
     assert topk_entropy(full) == pytest.approx(1.5 * math.log(2))
     # Top-1 only (0.5): 0.5 ln 2 known, the other 0.5 lumped as one outcome: ln 2 in all.
     assert topk_entropy([math.log(0.5)]) == pytest.approx(math.log(2))
+
+
+class FakeStderr:
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+@pytest.mark.parametrize(
+    ("tty", "env", "requested", "wanted"),
+    [
+        (True, {}, True, True),
+        (False, {}, True, False),
+        (True, {"CI": "true"}, True, False),
+        (True, {"PRE_COMMIT": "1"}, True, False),
+        (True, {}, False, False),
+    ],
+)
+def test_progress_bar_only_for_a_person_at_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, tty: bool, env: dict[str, str], requested: bool, wanted: bool
+) -> None:
+    from datalint.rollout import progress
+
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("PRE_COMMIT", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(progress.sys, "stderr", FakeStderr(tty))
+    assert progress.progress_wanted(requested) is wanted

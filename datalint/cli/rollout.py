@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -225,7 +224,3 @@ def write_rollouts_file(
 
 def _json_line(record: dict[str, Any]) -> bytes:
     return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    rollout_command(sys.argv[1:])
