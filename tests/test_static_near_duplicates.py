@@ -17,9 +17,9 @@ from datalint.static.near_duplicates import (
 TWENTY = [f"w{k}" for k in range(20)]  # 20 distinct tokens: 19 distinct 2-token shingles
 
 
-def check(prompts: list[str], threshold: float = 0.9):  # type: ignore[no-untyped-def]
+def check(prompts: list[str], threshold: float = 0.9, **kw: int):  # type: ignore[no-untyped-def]
     gate = gate_for("D002", D002={"must_be_less_than": threshold})
-    return run(NearDuplicates(min_similarity=threshold), items_from(prompts), gate)
+    return run(NearDuplicates(min_similarity=threshold, **kw), items_from(prompts), gate)
 
 
 def test_jaccard_of_sorted_sets() -> None:
@@ -104,7 +104,7 @@ def test_factory_tunes_banding_to_the_configured_threshold() -> None:
     assert (near.rows, near.bands) == band_layout(0.7, 128)
 
 
-def test_planted_pairs_are_all_found_among_random_prompts() -> None:
+def planted_prompts() -> tuple[list[str], dict[int, int]]:
     rng = random.Random(7)
     vocab = [f"v{k}" for k in range(2000)]
     prompts = [" ".join(rng.choices(vocab, k=30)) for _ in range(3000)]
@@ -114,12 +114,25 @@ def test_planted_pairs_are_all_found_among_random_prompts() -> None:
         words[-1] = "changed"  # 29 shingles, 28 shared: 28/30
         planted[len(prompts) + 1] = copy_of + 1
         prompts.append(" ".join(words))
-    found = check(prompts)
-    named = {f.line: f.message for f in found}
+    return prompts, planted
+
+
+def test_planted_pairs_are_all_found_among_random_prompts() -> None:
+    prompts, planted = planted_prompts()
+    named = {f.line: f.message for f in check(prompts)}
     assert named == {
         line: f"prompt nearly duplicates line {orig} (similarity 0.933)"
         for line, orig in planted.items()
     }
+
+
+def test_many_small_batches_give_the_same_findings() -> None:
+    prompts, _ = planted_prompts()
+    prompts += [prompts[5].upper(), "What is 2+2?", "What is 2 + 2 ?"]
+    whole = [(f.line, f.message) for f in check(prompts)]
+    batched = [(f.line, f.message) for f in check(prompts, batch_tokens=700)]  # ~23 prompts
+    assert batched == whole
+    assert len(whole) == 61
 
 
 def test_a_shared_preamble_stays_linear() -> None:

@@ -1,14 +1,20 @@
 """D002: a prompt that nearly repeats an earlier one (Jaccard similarity of word shingles).
 
-``feed`` keeps only token hashes (4 bytes a token), an 8-byte digest of the normalised prompt and
-the record's file index and line. ``finish`` does the rest in numpy, in chunks:
+``feed`` tokenises each prompt into 4-byte token hashes and, every ~1M tokens, processes the
+batch in numpy:
 
-1. shingles: hashes of ``shingle_words`` consecutive tokens, as a sorted set per prompt;
-2. MinHash (multiply-shift hashing, one column per permutation) and LSH banding: prompts that
-   agree on all rows of some band become candidate pairs. Inside a bucket each prompt is paired
-   with the bucket's first prompt and with its predecessor, which keeps a bucket of thousands
-   (a shared preamble) linear instead of quadratic;
-3. every candidate pair is verified with the exact Jaccard similarity of the two shingle sets.
+1. shingles: hashes of ``shingle_words`` consecutive tokens, as a sorted set per prompt, which
+   go to a temporary file (they are needed again only for the few candidate pairs);
+2. MinHash (multiply-shift hashing, one row per permutation) folded into one 8-byte key per LSH
+   band, kept in memory.
+
+So memory per prompt is fixed (an 8-byte key per band, ~140 bytes in all with its Source),
+whatever the prompt's length; the shingles cost 4 bytes a token of disk. ``finish`` then:
+
+3. pairs prompts that agree on a band key. Inside a bucket each prompt is paired with the
+   bucket's first prompt and with its predecessor, which keeps a bucket of thousands (a shared
+   preamble) linear instead of quadratic;
+4. verifies every candidate pair with the exact Jaccard similarity of the two shingle sets.
 
 Tokens are runs of word characters or single punctuation characters of the UTF-8 bytes, so
 "12+3" is three tokens and a change of one number changes the shingles that contain it. A prompt
@@ -20,7 +26,9 @@ similarity to any earlier prompt among the candidates, naming that prompt.
 from __future__ import annotations
 
 import re
+import tempfile
 from array import array
+from collections.abc import Iterable
 from zlib import crc32
 
 import numpy as np
@@ -32,6 +40,7 @@ from datalint.static.text import digest16, prompt_identity
 
 FEATURE = "near_duplicate_similarity"
 _TOKEN = re.compile(rb"\w+|[^\w\s]")
+_BATCH_TOKENS = 1 << 20
 _SHINGLES_PER_CHUNK = 1 << 17
 _HASHES_PER_CHUNK = 1 << 20  # shingles x rows hashed at once in one band (8 MB of uint64)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
@@ -42,12 +51,25 @@ class NearDuplicates:
     """Reports ``near_duplicate_similarity`` for each prompt with a similar earlier prompt."""
 
     def __init__(
-        self, *, min_similarity: float = 0.9, shingle_words: int = 2, permutations: int = 128
+        self,
+        *,
+        min_similarity: float = 0.9,
+        shingle_words: int = 2,
+        permutations: int = 128,
+        batch_tokens: int = _BATCH_TOKENS,
     ) -> None:
         self.shingle_words = shingle_words
         self.rows, self.bands = band_layout(min_similarity, permutations)
-        self._tokens = array("I")
-        self._ends = array("Q")
+        self.batch_tokens = batch_tokens
+        rng = np.random.default_rng(0x5EED)
+        shape = (self.bands, self.rows)
+        self._mult = rng.integers(1, 2**63, size=shape, dtype=np.uint64) * np.uint64(2) + 1
+        self._add = rng.integers(0, 2**63, size=shape, dtype=np.uint64)
+        self._batch_tokens = array("I")
+        self._batch_ends = array("Q")
+        self._band_keys = [array("Q") for _ in range(self.bands)]
+        self._offsets = array("Q", [0])  # of each prompt's shingle set in the spill file
+        self._spill = tempfile.TemporaryFile(prefix="datalint-shingles-")  # noqa: SIM115
         self._keys = array("Q")
         self._file = array("I")
         self._line = array("Q")
@@ -59,8 +81,8 @@ class NearDuplicates:
         tokens = _TOKEN.findall(identity.encode("utf-8", "surrogatepass"))
         if not tokens:
             return
-        self._tokens.extend(map(crc32, tokens))
-        self._ends.append(len(self._tokens))
+        self._batch_tokens.extend(map(crc32, tokens))
+        self._batch_ends.append(len(self._batch_tokens))
         self._keys.append(int.from_bytes(digest16(identity)[:8], "little"))
         index = self._path_index.get(item.source.path)
         if index is None:
@@ -68,29 +90,50 @@ class NearDuplicates:
             self._paths.append(item.source.path)
         self._file.append(index)
         self._line.append(item.source.line)
+        if len(self._batch_tokens) >= self.batch_tokens:
+            self._flush()
 
     def finish(self, gate: Gate) -> None:
-        if len(self._ends) >= 2:
-            for later, earlier, similarity in self._matches():
-                here, there = self._source(later), self._source(earlier)
-                gate.observe(
-                    FEATURE, similarity, here, near_duplicate_of=describe_other(there, here)
-                )
-        self._tokens, self._ends, self._keys = array("I"), array("Q"), array("Q")
+        self._flush()
+        try:
+            if len(self._keys) >= 2:
+                for later, earlier, similarity in self._matches():
+                    here, there = self._source(later), self._source(earlier)
+                    gate.observe(
+                        FEATURE, similarity, here, near_duplicate_of=describe_other(there, here)
+                    )
+        finally:
+            self._spill.close()
+            self._band_keys = []
+
+    def _flush(self) -> None:
+        """Shingle the batch, spill the shingle sets, keep one MinHash key per band."""
+        if not self._batch_ends:
+            return
+        tokens = np.frombuffer(self._batch_tokens, dtype=np.uint32)
+        ends = np.frombuffer(self._batch_ends, dtype=np.uint64).astype(np.int64)
+        starts = np.concatenate(([0], ends[:-1]))
+        shingles, offsets = shingle_sets(tokens, starts, ends, self.shingle_words, out=tokens)
+        for band, keys in enumerate(self._band_keys):
+            keys.frombytes(
+                _band_keys(shingles, offsets, self._mult[band], self._add[band]).tobytes()
+            )
+        shingles.tofile(self._spill)
+        self._offsets.frombytes((offsets[1:] + self._offsets[-1]).astype(np.uint64).tobytes())
+        del tokens, shingles
+        self._batch_tokens, self._batch_ends = array("I"), array("Q")
 
     def _matches(self) -> list[tuple[int, int, float]]:
         """(later, earlier, similarity) by feed order, for each prompt with a candidate."""
-        keep = _first_occurrences(np.frombuffer(self._keys, dtype=np.uint64))
-        tokens = np.frombuffer(self._tokens, dtype=np.uint32)
-        ends = np.frombuffer(self._ends, dtype=np.uint64).astype(np.int64)
-        starts = np.concatenate(([0], ends[:-1]))
-        shingles, offsets = shingle_sets(
-            tokens, starts[keep], ends[keep], self.shingle_words, out=tokens
-        )
-        pairs = candidate_pairs(shingles, offsets, self.rows, self.bands)
+        keep = np.flatnonzero(_first_occurrences(np.frombuffer(self._keys, dtype=np.uint64)))
+        bands = (np.frombuffer(keys, dtype=np.uint64)[keep] for keys in self._band_keys)
+        pairs = keep[candidate_pairs(bands, len(keep))]
+        offsets = np.frombuffer(self._offsets, dtype=np.uint64).astype(np.int64)
+        self._spill.flush()
+        shingles = np.memmap(self._spill, dtype=np.uint32, mode="r", shape=(int(offsets[-1]),))
         best = best_matches(pairs, shingles, offsets)
-        original = np.flatnonzero(keep).tolist()
-        return [(original[j], original[i], sim) for j, (i, sim) in sorted(best.items())]
+        del shingles
+        return [(j, i, sim) for j, (i, sim) in sorted(best.items())]
 
     def _source(self, index: int) -> Source:
         return Source(self._paths[self._file[index]], self._line[index])
@@ -172,15 +215,11 @@ def _chunk_shingles(
     return values, (packed >> np.uint64(32)).astype(np.int64)
 
 
-def candidate_pairs(shingles: np.ndarray, offsets: np.ndarray, rows: int, bands: int) -> np.ndarray:
-    """Candidate (earlier, later) index pairs as an (m, 2) array, without repeats."""
-    n = len(offsets) - 1
-    rng = np.random.default_rng(0x5EED)
-    mult = rng.integers(1, 2**63, size=(bands, rows), dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-    add = rng.integers(0, 2**63, size=(bands, rows), dtype=np.uint64)
+def candidate_pairs(band_keys: Iterable[np.ndarray], n: int) -> np.ndarray:
+    """Candidate (earlier, later) index pairs as an (m, 2) array without repeats, from one
+    MinHash key per prompt per band (prompts in feed order)."""
     found: list[np.ndarray] = []
-    for band in range(bands):
-        keys = _band_keys(shingles, offsets, mult[band], add[band])
+    for keys in band_keys:
         order = np.argsort(keys, kind="stable")  # stable: earlier prompts first in a bucket
         sorted_keys = keys[order]
         same = np.zeros(n, dtype=bool)
