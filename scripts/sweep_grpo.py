@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--probe", default="examples/probe.jsonl")
+    ap.add_argument("--max-new-tokens", type=int, default=256, help="feature rollouts' cap")
+    ap.add_argument("--model", default=None, help="base policy [default: the shipped tiny policy]")
     ap.add_argument("--out", default="build/sweep")
     args = ap.parse_args(argv)
     out = Path(args.out)
@@ -52,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         for lr in (float(x) for x in args.lrs.split(",")):
             opts = CalibrateOptions(
                 paths=[str(data)], probe=args.probe, store=str(out / "store.sqlite"),
+                model=args.model, feature_max_new_tokens=args.max_new_tokens,
                 steps=steps, lr=lr, seeds=args.seeds, workers=args.workers,
                 cache_dir=str(out / "cache"),
             )  # fmt: skip
