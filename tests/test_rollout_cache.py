@@ -208,3 +208,16 @@ def test_two_processes_write_one_cache_without_corruption(tmp_path: Path) -> Non
     out, _ = run(items, backend, cache_dir)
     assert backend.calls == []
     assert out == [fake_rollouts(f"{i}*{i}=", item_seed(7, f"{i}*{i}="), 3) for i in range(60)]
+
+
+def test_a_cache_write_failure_warns_once_and_keeps_going(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def locked(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(RolloutCache, "put_many", locked)
+    backend = FakeBackend(chunk_rows=3)  # one item per chunk: three writes would be tried
+    out, stats = run(make_items(["1=", "2=", "3="]), backend, tmp_path)
+    assert stats.generated == 3 and len(out) == 3
+    assert capsys.readouterr().err.count("rollout cache write failed") == 1

@@ -92,6 +92,21 @@ def _open_cache(cache_dir: str | None) -> RolloutCache | None:
         return None
 
 
+def _store(
+    cache: RolloutCache, fingerprint: str, params_key: str, fresh: dict[CacheKey, list[Rollout]]
+) -> bool:
+    """Commits finished items; a cache that cannot be written (locked too long, disk full) only
+    costs the caching, with one warning."""
+    try:
+        cache.put_many(fingerprint, params_key, fresh.items())
+    except sqlite3.Error as error:
+        print(
+            f"datalint: warning: rollout cache write failed ({error}); not caching", file=sys.stderr
+        )
+        return False
+    return True
+
+
 def _from_backend(
     items: list[Item],
     backend: RolloutBackend,
@@ -116,8 +131,8 @@ def _from_backend(
             part = missing[start : start + chunk]
             rollouts = backend.generate([p for p, _ in part], params, [s for _, s in part])
             fresh = dict(zip(part, rollouts, strict=True))
-            if cache is not None:
-                cache.put_many(fingerprint, params_key, fresh.items())
+            if cache is not None and not _store(cache, fingerprint, params_key, fresh):
+                cache = None
             found.update(fresh)
             advance(len(part) * params.n)
     seen: set[CacheKey] = set()
