@@ -134,3 +134,15 @@ def test_fingerprint_changes_with_the_weights(tmp_path: Path) -> None:
     assert fa == TransformersBackend(str(a)).fingerprint()
     assert fa != TransformersBackend(str(b)).fingerprint()
     assert fa.startswith("transformers:")
+
+
+def test_rollouts_stop_at_the_model_context_whatever_the_batch(tmp_path: Path) -> None:
+    short_context = TransformersBackend(str(build_tiny_model(tmp_path / "m", n_positions=12)))
+    params = SamplingParams(n=2, max_new_tokens=40)
+    long_prompt = "what is 12345 + 678?"  # 20 characters: longer than the context
+    out = short_context.generate(["1+2=", "33+4=", long_prompt], params, [1, 2, 3])
+    assert all(r.n_tokens <= 12 - 4 for r in out[0])  # "1+2=" is 4 tokens, context 12
+    assert all(r.n_tokens <= 12 - 5 for r in out[1])
+    assert [r.n_tokens for r in out[2]] == [0, 0] and out[2][0].completion == ""
+    alone = short_context.generate(["1+2="], params, [1])
+    assert [r.completion for r in alone[0]] == [r.completion for r in out[0]]

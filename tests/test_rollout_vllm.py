@@ -86,3 +86,12 @@ def test_sampling_is_per_item_seeded(vllm_backend: VllmBackend) -> None:
 
 def test_fingerprint_names_the_backend(vllm_backend: VllmBackend) -> None:
     assert vllm_backend.fingerprint().startswith("vllm:")
+
+
+def test_rollouts_stop_at_the_model_context(tmp_path: Path) -> None:
+    backend = VllmBackend(str(build_tiny_model(tmp_path / "m", n_positions=12)))
+    out = backend.generate(
+        ["1+2=", "what is 12345 + 678?"], SamplingParams(n=2, max_new_tokens=40), [1, 2]
+    )
+    assert all(1 <= r.n_tokens <= 12 - 4 for r in out[0])
+    assert [r.n_tokens for r in out[1]] == [0, 0]

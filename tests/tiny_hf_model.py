@@ -8,7 +8,9 @@ CHARS = list("0123456789+-*=? abcdefghijklmnopqrstuvwxyz.,:")
 SPECIALS = ["<pad>", "<eos>", "<unk>"]
 
 
-def build_tiny_model(directory: Path, *, seed: int = 0, n_embd: int = 64) -> Path:
+def build_tiny_model(
+    directory: Path, *, seed: int = 0, n_embd: int = 64, n_positions: int = 128
+) -> Path:
     import torch
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
@@ -24,7 +26,7 @@ def build_tiny_model(directory: Path, *, seed: int = 0, n_embd: int = 64) -> Pat
     torch.manual_seed(seed)
     config = GPT2Config(
         vocab_size=len(vocab),
-        n_positions=128,
+        n_positions=n_positions,
         n_embd=n_embd,
         n_layer=2,
         n_head=2,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -85,6 +86,20 @@ def render_prompt(item: Item, tokenizer: Any | None = None) -> str:
                 )
             )
     return item.prompt_text
+
+
+def empty_rollout() -> Rollout:
+    """The rollout of a prompt that leaves no room in the model's context: nothing generated."""
+    return Rollout(completion="", logprobs=[], entropies=[], n_tokens=0)
+
+
+def warn_no_room(count: int) -> None:
+    if count:
+        print(
+            f"datalint: warning: {count} prompts do not fit the model's context; "
+            "their rollouts are empty",
+            file=sys.stderr,
+        )
 
 
 def rollout_to_dict(rollout: Rollout) -> dict[str, Any]:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 from datalint.extras import MissingExtra
 from datalint.records import Item, Rollout
-from datalint.rollout.base import SamplingParams, render_prompt, sample_seed
+from datalint.rollout.base import (
+    SamplingParams,
+    empty_rollout,
+    render_prompt,
+    sample_seed,
+    warn_no_room,
+)
 from datalint.rollout.fingerprint import HashMemo, fingerprint_model
 
 DEFAULT_BATCH_ROWS = 256
@@ -84,15 +91,45 @@ class TransformersBackend:
         if not prompts:
             return []
         model = self._load()
+        budgets = self._token_budgets(model, prompts, params.max_new_tokens)
+        results: list[list[Rollout]] = [[] for _ in prompts]
+        by_budget: dict[int, list[int]] = defaultdict(list)
+        for index, budget in enumerate(budgets):
+            if budget < 1:
+                results[index] = [empty_rollout() for _ in range(params.n)]
+            else:
+                by_budget[budget].append(index)
+        warn_no_room(len(prompts) - sum(len(v) for v in by_budget.values()))
         per_batch = max(1, self.batch_rows // params.n)
-        results: list[list[Rollout]] = []
-        for start in range(0, len(prompts), per_batch):
-            chunk = slice(start, start + per_batch)
-            results.extend(self._generate_batch(model, prompts[chunk], params, seeds[chunk]))
+        for budget, indices in sorted(by_budget.items()):
+            for start in range(0, len(indices), per_batch):
+                part = indices[start : start + per_batch]
+                out = self._generate_batch(
+                    model, [prompts[i] for i in part], params, [seeds[i] for i in part], budget
+                )
+                for index, rollouts in zip(part, out, strict=True):
+                    results[index] = rollouts
         return results
 
+    def _token_budgets(self, model: Any, prompts: list[str], max_new_tokens: int) -> list[int]:
+        """New tokens each prompt may get: the cap, less what would overrun the model's context.
+
+        Prompts are batched only with prompts of the same budget, so a row's length never
+        depends on its neighbours and no row runs past the position embeddings.
+        """
+        context = getattr(model.config, "max_position_embeddings", None)
+        if not context:
+            return [max_new_tokens] * len(prompts)
+        lengths = [len(ids) for ids in self.tokenizer(prompts)["input_ids"]]
+        return [min(max_new_tokens, context - length) for length in lengths]
+
     def _generate_batch(
-        self, model: Any, prompts: list[str], params: SamplingParams, seeds: list[int]
+        self,
+        model: Any,
+        prompts: list[str],
+        params: SamplingParams,
+        seeds: list[int],
+        max_new_tokens: int,
     ) -> list[list[Rollout]]:
         import torch
         from transformers import GenerationConfig, LogitsProcessorList
@@ -108,12 +145,12 @@ class TransformersBackend:
             row_seeds,
             temperature=params.temperature,
             top_p=params.top_p,
-            max_new_tokens=params.max_new_tokens,
+            max_new_tokens=max_new_tokens,
             eos_token_id=eos,
             device=model.device,
         )
         config = GenerationConfig(
-            max_new_tokens=params.max_new_tokens,
+            max_new_tokens=max_new_tokens,
             do_sample=False,
             repetition_penalty=1.0,
             eos_token_id=eos,

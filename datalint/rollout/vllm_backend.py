@@ -16,7 +16,7 @@ from typing import Any
 
 from datalint.extras import MissingExtra
 from datalint.records import Item, Rollout
-from datalint.rollout.base import SamplingParams, render_prompt
+from datalint.rollout.base import SamplingParams, empty_rollout, render_prompt, warn_no_room
 from datalint.rollout.fingerprint import HashMemo, fingerprint_model
 
 DEFAULT_TOP_LOGPROBS = 20
@@ -87,28 +87,38 @@ class VllmBackend:
         llm = self._load()
         from vllm import SamplingParams as VllmSamplingParams
 
-        # vLLM seeds are signed 64-bit at most; one seeded request per prompt keeps each item's
-        # samples independent of the rest of the batch.
         greedy = params.temperature == 0  # vLLM refuses n > 1 when greedy: copy the one answer
-        per_prompt = [
+        budgets = _token_budgets(llm, prompts, params.max_new_tokens)
+        runnable = [i for i, budget in enumerate(budgets) if budget >= 1]
+        warn_no_room(len(prompts) - len(runnable))
+        # One seeded request per prompt keeps each item's samples independent of the rest of
+        # the batch (seeds folded to 31 bits, which every vLLM version accepts).
+        requests = [
             VllmSamplingParams(
                 n=1 if greedy else params.n,
                 temperature=params.temperature,
                 top_p=params.top_p,
-                max_tokens=params.max_new_tokens,
-                seed=seed % (2**31),
+                max_tokens=budgets[i],
+                seed=seeds[i] % (2**31),
                 logprobs=self.top_logprobs,
             )
-            for seed in seeds
+            for i in runnable
         ]
-        outputs = llm.generate(prompts, per_prompt, use_tqdm=False)
-        results = []
-        for request in outputs:
+        outputs = llm.generate([prompts[i] for i in runnable], requests, use_tqdm=False)
+        results = [[empty_rollout() for _ in range(params.n)] for _ in prompts]
+        for index, request in zip(runnable, outputs, strict=True):
             rollouts = [_to_rollout(sample, self.top_logprobs) for sample in request.outputs]
             if greedy:
                 rollouts = [copy.deepcopy(rollouts[0]) for _ in range(params.n)]
-            results.append(rollouts)
+            results[index] = rollouts
         return results
+
+
+def _token_budgets(llm: Any, prompts: list[str], max_new_tokens: int) -> list[int]:
+    """New tokens each prompt may get within the engine's context (vLLM refuses overruns)."""
+    context = llm.llm_engine.model_config.max_model_len
+    tokenizer = llm.get_tokenizer()
+    return [min(max_new_tokens, context - len(tokenizer(p)["input_ids"])) for p in prompts]
 
 
 def _to_rollout(sample: Any, top_k: int) -> Rollout:
