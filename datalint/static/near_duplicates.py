@@ -67,7 +67,9 @@ class NearDuplicates:
         self._add = rng.integers(0, 2**63, size=shape, dtype=np.uint64)
         self._batch_tokens = array("I")
         self._batch_ends = array("Q")
-        self._band_keys = [array("Q") for _ in range(self.bands)]
+        # per band, one small array per batch: appending to one big array would realloc it
+        # again and again, and the freed copies fragment the heap (RSS grows past live memory)
+        self._band_keys: list[list[np.ndarray]] = [[] for _ in range(self.bands)]
         self._offsets = array("Q", [0])  # of each prompt's shingle set in the spill file
         self._spill = tempfile.TemporaryFile(prefix="datalint-shingles-")  # noqa: SIM115
         self._keys = array("Q")
@@ -115,9 +117,7 @@ class NearDuplicates:
         starts = np.concatenate(([0], ends[:-1]))
         shingles, offsets = shingle_sets(tokens, starts, ends, self.shingle_words, out=tokens)
         for band, keys in enumerate(self._band_keys):
-            keys.frombytes(
-                _band_keys(shingles, offsets, self._mult[band], self._add[band]).tobytes()
-            )
+            keys.append(_band_keys(shingles, offsets, self._mult[band], self._add[band]))
         shingles.tofile(self._spill)
         self._offsets.frombytes((offsets[1:] + self._offsets[-1]).astype(np.uint64).tobytes())
         del tokens, shingles
@@ -126,7 +126,7 @@ class NearDuplicates:
     def _matches(self) -> list[tuple[int, int, float]]:
         """(later, earlier, similarity) by feed order, for each prompt with a candidate."""
         keep = np.flatnonzero(_first_occurrences(np.frombuffer(self._keys, dtype=np.uint64)))
-        bands = (np.frombuffer(keys, dtype=np.uint64)[keep] for keys in self._band_keys)
+        bands = (np.concatenate(keys)[keep] for keys in self._band_keys)
         pairs = keep[candidate_pairs(bands, len(keep))]
         offsets = np.frombuffer(self._offsets, dtype=np.uint64).astype(np.int64)
         self._spill.flush()
