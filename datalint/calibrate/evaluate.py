@@ -187,7 +187,18 @@ def _random_metrics(y: np.ndarray) -> dict[str, float]:
     }
 
 
+def _nanmean(values: list[float]) -> float:
+    arr = np.asarray(values, dtype=float)
+    arr = arr[~np.isnan(arr)]
+    return float(arr.mean()) if arr.size else math.nan
+
+
 def _loso(cset: CalibrationSet, y: np.ndarray, all_scorers: dict[str, Scorer]) -> dict[str, Any]:
+    """Leave one subject out: fit on the other subjects, rank within the held-out one.
+
+    Metrics are averaged over subjects, except the top-10% ratio, which is the ratio of the
+    subject-averaged means (a per-subject ratio explodes where a subject's mean lift is near 0).
+    """
     subjects = np.asarray(cset.subjects)
     unique = sorted(set(cset.subjects))
     if len(unique) < 2:
@@ -200,17 +211,21 @@ def _loso(cset: CalibrationSet, y: np.ndarray, all_scorers: dict[str, Scorer]) -
         if len(test) < 4:
             continue
         for name, score in all_scorers.items():
-            m = metrics.ranking_metrics(score(train, test, y), y[test], TOP_FRACTION)
+            predicted = score(train, test, y)
+            m = metrics.ranking_metrics(predicted, y[test], TOP_FRACTION)
+            gain = metrics.top_k_gain(predicted, y[test], TOP_FRACTION)
+            m["top_mean"], m["random_mean"] = gain["top_mean"], gain["random_mean"]
             per[name][subject] = m
     summary: dict[str, Any] = {}
     for name, by_subject in per.items():
         if not by_subject:
             continue
         keys = next(iter(by_subject.values())).keys()
-        summary[name] = {
-            "mean": {k: float(np.nanmean([m[k] for m in by_subject.values()])) for k in keys},
-            "by_subject": by_subject,
-        }
+        mean = {k: _nanmean([m[k] for m in by_subject.values()]) for k in keys}
+        mean["top10_gain_over_random"] = (
+            mean["top_mean"] / mean["random_mean"] - 1.0 if mean["random_mean"] > 0 else math.nan
+        )
+        summary[name] = {"mean": mean, "by_subject": by_subject}
     return {"subjects": unique, "by_scorer": summary}
 
 
