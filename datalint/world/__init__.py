@@ -7,6 +7,7 @@ habit-corrupted pretraining corpus of the shipped tiny policy, and cohort genera
 from datalint.world.generate import (
     COHORT_KINDS,
     HABIT_SHARE_BY_LEVEL,
+    LEVEL_WEIGHTS,
     PretrainExample,
     WorldCohort,
     cohort_records,
@@ -21,6 +22,7 @@ from datalint.world.subjects import MAX_LEVEL, SUBJECTS, VOCAB_CHARS, Problem, s
 __all__ = [
     "COHORT_KINDS",
     "HABIT_SHARE_BY_LEVEL",
+    "LEVEL_WEIGHTS",
     "MAX_LEVEL",
     "SUBJECTS",
     "VOCAB_CHARS",

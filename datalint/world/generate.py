@@ -16,6 +16,9 @@ from datalint.world.subjects import MAX_LEVEL, SUBJECTS, Problem
 # Share of pretraining answers replaced by a habitual slip, per difficulty level: easy problems
 # are learnt clean (some are always solved), harder ones carry the habits (about 30% overall).
 HABIT_SHARE_BY_LEVEL: dict[int, float] = {1: 0.05, 2: 0.25, 3: 0.4, 4: 0.5}
+# How often pretraining shows each level: the top level is there mostly to show its format (the
+# tiny policy cannot learn it in minutes), so capacity goes to the levels where attempts split.
+LEVEL_WEIGHTS: dict[int, float] = {1: 0.2, 2: 0.35, 3: 0.35, 4: 0.1}
 
 COHORT_KINDS = ("frontier", "known", "no_foothold", "scrambled", "mixed")
 
@@ -42,12 +45,16 @@ def pretraining_examples(
     subjects: Sequence[str] = tuple(SUBJECTS),
     habit_share: dict[int, float] | None = None,
 ) -> list[PretrainExample]:
-    """``n`` examples, subjects and levels uniform, a level-dependent share shown with a slip."""
+    """``n`` examples: subjects uniform, levels by ``LEVEL_WEIGHTS``, a level-dependent share
+    (``HABIT_SHARE_BY_LEVEL``) shown with the problem's habitual slip instead of its answer."""
     shares = HABIT_SHARE_BY_LEVEL if habit_share is None else habit_share
     rng = random.Random(seed)
+    levels = list(LEVEL_WEIGHTS)
+    weights = [LEVEL_WEIGHTS[lv] for lv in levels]
     out: list[PretrainExample] = []
     for _ in range(n):
-        problem = draw_problem(rng, rng.choice(list(subjects)), rng.randint(1, MAX_LEVEL))
+        level = rng.choices(levels, weights)[0]
+        problem = draw_problem(rng, rng.choice(list(subjects)), level)
         corrupt = rng.random() < shares[problem.level]
         out.append(PretrainExample(problem, problem.slip if corrupt else problem.answer))
     return out
@@ -71,7 +78,7 @@ def _levels_for(kind: str, rng: random.Random, size: int) -> list[int]:
     if kind == "no_foothold":
         return [MAX_LEVEL] * size
     if kind in ("frontier", "scrambled"):
-        return [rng.choice((2, 3)) for _ in range(size)]
+        return [rng.choice((2, 2, 3)) for _ in range(size)]
     return [rng.randint(1, MAX_LEVEL) for _ in range(size)]
 
 
