@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import random
+import re
 import time
 
 import numpy as np
+import pytest
 from static_support import gate_for, items_from, run, where
 
 from datalint.static.base import StaticOptions, build_static_checks
@@ -12,6 +14,7 @@ from datalint.static.near_duplicates import (
     band_layout,
     jaccard,
     shingle_sets,
+    tokenize,
 )
 
 TWENTY = [f"w{k}" for k in range(20)]  # 20 distinct tokens: 19 distinct 2-token shingles
@@ -26,6 +29,21 @@ def test_jaccard_of_sorted_sets() -> None:
     assert jaccard(np.array([1, 2, 3]), np.array([2, 3, 4])) == 0.5
     assert jaccard(np.array([5]), np.array([1, 2, 3, 4])) == 0.0
     assert jaccard(np.array([1, 9]), np.array([1, 9])) == 1.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["what is 12+35?", "  a__b  c9 ", "x", "", " ", "café ∑ 3×4 = 12!!", "end.\nnext line\tok"],
+)
+def test_tokenizer_agrees_with_the_regex_it_vectorises(text: str) -> None:
+    raw = text.encode()
+    expected = [m.group() for m in re.finditer(rb"\w+|[^\w\s]", raw)]
+    hashes, starts = tokenize(np.frombuffer(raw, dtype=np.uint8))
+    assert [raw[s : s + 1] for s in starts.tolist()] == [t[:1] for t in expected]
+    by_token: dict[bytes, int] = {}
+    for token, value in zip(expected, hashes.tolist(), strict=True):
+        assert by_token.setdefault(token, value) == value  # equal tokens, equal hashes
+    assert len(set(by_token.values())) == len(by_token)  # and distinct ones differ here
 
 
 def test_shingles_are_distinct_token_pairs_and_a_short_prompt_is_one_shingle() -> None:
@@ -130,7 +148,7 @@ def test_many_small_batches_give_the_same_findings() -> None:
     prompts, _ = planted_prompts()
     prompts += [prompts[5].upper(), "What is 2+2?", "What is 2 + 2 ?"]
     whole = [(f.line, f.message) for f in check(prompts)]
-    batched = [(f.line, f.message) for f in check(prompts, batch_tokens=700)]  # ~23 prompts
+    batched = [(f.line, f.message) for f in check(prompts, batch_bytes=4000)]  # ~25 prompts a batch
     assert batched == whole
     assert len(whole) == 61
 

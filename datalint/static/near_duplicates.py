@@ -1,7 +1,7 @@
 """D002: a prompt that nearly repeats an earlier one (Jaccard similarity of word shingles).
 
-``feed`` tokenises each prompt into 4-byte token hashes and, every ~1M tokens, processes the
-batch in numpy:
+``feed`` only appends each normalised prompt's UTF-8 bytes to a batch; every ~1 MB of text the
+batch is tokenised (see :func:`tokenize`) and processed in numpy:
 
 1. shingles: hashes of ``shingle_words`` consecutive tokens, as a sorted set per prompt, which
    go to a temporary file (they are needed again only for the few candidate pairs);
@@ -25,11 +25,9 @@ similarity to any earlier prompt among the candidates, naming that prompt.
 
 from __future__ import annotations
 
-import re
 import tempfile
 from array import array
 from collections.abc import Iterable
-from zlib import crc32
 
 import numpy as np
 
@@ -39,8 +37,8 @@ from datalint.static.base import describe_other
 from datalint.static.text import digest16, prompt_identity
 
 FEATURE = "near_duplicate_similarity"
-_TOKEN = re.compile(rb"\w+|[^\w\s]")
-_BATCH_TOKENS = 1 << 20
+_BATCH_BYTES = 1 << 20
+_SPACE_BYTES = np.array([9, 10, 11, 12, 13, 32], dtype=np.uint8)
 _SHINGLES_PER_CHUNK = 1 << 17
 _HASHES_PER_CHUNK = 1 << 20  # shingles x rows hashed at once in one band (8 MB of uint64)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
@@ -56,16 +54,16 @@ class NearDuplicates:
         min_similarity: float = 0.9,
         shingle_words: int = 2,
         permutations: int = 128,
-        batch_tokens: int = _BATCH_TOKENS,
+        batch_bytes: int = _BATCH_BYTES,
     ) -> None:
         self.shingle_words = shingle_words
         self.rows, self.bands = band_layout(min_similarity, permutations)
-        self.batch_tokens = batch_tokens
+        self.batch_bytes = batch_bytes
         rng = np.random.default_rng(0x5EED)
         shape = (self.bands, self.rows)
         self._mult = rng.integers(1, 2**63, size=shape, dtype=np.uint64) * np.uint64(2) + 1
         self._add = rng.integers(0, 2**63, size=shape, dtype=np.uint64)
-        self._batch_tokens = array("I")
+        self._batch_text = bytearray()  # UTF-8 prompts, each followed by a newline
         self._batch_ends = array("Q")
         # per band, one small array per batch: appending to one big array would realloc it
         # again and again, and the freed copies fragment the heap (RSS grows past live memory)
@@ -80,11 +78,11 @@ class NearDuplicates:
 
     def feed(self, item: Item, gate: Gate) -> None:
         identity = prompt_identity(item)
-        tokens = _TOKEN.findall(identity.encode("utf-8", "surrogatepass"))
-        if not tokens:
+        if not identity:
             return
-        self._batch_tokens.extend(map(crc32, tokens))
-        self._batch_ends.append(len(self._batch_tokens))
+        self._batch_text += identity.encode("utf-8", "surrogatepass")
+        self._batch_ends.append(len(self._batch_text))
+        self._batch_text += b"\n"
         self._keys.append(int.from_bytes(digest16(identity)[:8], "little"))
         index = self._path_index.get(item.source.path)
         if index is None:
@@ -92,7 +90,7 @@ class NearDuplicates:
             self._paths.append(item.source.path)
         self._file.append(index)
         self._line.append(item.source.line)
-        if len(self._batch_tokens) >= self.batch_tokens:
+        if len(self._batch_text) >= self.batch_bytes:
             self._flush()
 
     def finish(self, gate: Gate) -> None:
@@ -112,8 +110,9 @@ class NearDuplicates:
         """Shingle the batch, spill the shingle sets, keep one MinHash key per band."""
         if not self._batch_ends:
             return
-        tokens = np.frombuffer(self._batch_tokens, dtype=np.uint32)
-        ends = np.frombuffer(self._batch_ends, dtype=np.uint64).astype(np.int64)
+        tokens, token_starts = tokenize(np.frombuffer(self._batch_text, dtype=np.uint8))
+        byte_ends = np.frombuffer(self._batch_ends, dtype=np.uint64).astype(np.int64)
+        ends = np.searchsorted(token_starts, byte_ends)  # a prompt's tokens start before its end
         starts = np.concatenate(([0], ends[:-1]))
         shingles, offsets = shingle_sets(tokens, starts, ends, self.shingle_words, out=tokens)
         for band, keys in enumerate(self._band_keys):
@@ -121,7 +120,7 @@ class NearDuplicates:
         shingles.tofile(self._spill)
         self._offsets.frombytes((offsets[1:] + self._offsets[-1]).astype(np.uint64).tobytes())
         del tokens, shingles
-        self._batch_tokens, self._batch_ends = array("I"), array("Q")
+        self._batch_text, self._batch_ends = bytearray(), array("Q")
 
     def _matches(self) -> list[tuple[int, int, float]]:
         """(later, earlier, similarity) by feed order, for each prompt with a candidate."""
@@ -148,6 +147,33 @@ def band_layout(min_similarity: float, permutations: int) -> tuple[int, int]:
         if 1.0 - (1.0 - s**rows) ** bands >= _TARGET_RECALL:
             return rows, bands
     return 1, permutations
+
+
+def tokenize(text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """32-bit hashes and start offsets of the tokens of UTF-8 bytes, vectorised.
+
+    Tokens are what ``re.findall(rb"\\w+|[^\\w\\s]", text)`` finds: runs of ASCII letters,
+    digits and underscores, and every other non-whitespace byte on its own. A token's hash is a
+    polynomial in its bytes, so equal tokens hash equally wherever they stand.
+    """
+    b = text
+    word = ((b >= 48) & (b <= 57)) | ((b >= 65) & (b <= 90)) | ((b >= 97) & (b <= 122)) | (b == 95)
+    space = np.isin(b, _SPACE_BYTES)
+    follows_word = np.concatenate(([False], word[:-1]))
+    starts = np.flatnonzero((word & ~follows_word) | ~(word | space))
+    if len(starts) == 0:
+        return np.zeros(0, dtype=np.uint32), starts
+    # offset of each byte inside its token (spaces get a weight too, but contribute zero)
+    owner_start = np.zeros(len(b), dtype=np.int64)
+    owner_start[starts] = starts
+    np.maximum.accumulate(owner_start, out=owner_start)
+    inside = np.arange(len(b)) - owner_start
+    powers = np.cumprod(np.full(int(inside.max()) + 1, _MIX, dtype=np.uint64))
+    weights = np.where(space, np.uint64(0), b.astype(np.uint64) + np.uint64(1)) * powers[inside]
+    h = np.add.reduceat(weights[starts[0] :], starts - starts[0])
+    h ^= h >> np.uint64(29)
+    h *= _MIX
+    return (h >> np.uint64(32)).astype(np.uint32), starts
 
 
 def _first_occurrences(keys: np.ndarray) -> np.ndarray:
