@@ -78,3 +78,44 @@ def test_kfold_covers_every_row_once():
     parts = kfold_indices(23, 5, seed=1)
     assert sorted(np.concatenate(parts).tolist()) == list(range(23))
     assert len(kfold_indices(7, 0)) == 7
+
+
+def _cset(subjects: list[str]):
+    from datalint.calibrate.dataset import CalibrationSet
+
+    n = len(subjects)
+    return CalibrationSet(
+        cohort_keys=[str(i) for i in range(n)], cohort_ids=[str(i) for i in range(n)],
+        subjects=subjects, features=np.zeros((n, 23)), nll_lifts=np.zeros((n, 1)),
+        reward_lifts=np.zeros((n, 1)), mean_p1p=np.zeros(n), seeds=[0], settings={},
+        model_fingerprint="m", probe_hash="p", data_hash="d",
+    )  # fmt: skip
+
+
+def test_loso_ratio_is_the_ratio_of_subject_averaged_means():
+    from datalint.calibrate.evaluate import _loso
+
+    y = np.array([1.0, 2.0, 3.0, 4.0, 0.0, 0.0, 0.0, 2.0])
+    cset = _cset(["a"] * 4 + ["b"] * 4)
+    oracle = {"perfect": lambda train, test, yy: yy[test]}
+    out = _loso(cset, y, oracle)["by_scorer"]["perfect"]["mean"]
+    # a: top pick 4 vs mean 2.5; b: top pick 2 vs mean 0.5 -> (4+2)/2 / ((2.5+0.5)/2) - 1
+    assert out["top10_gain_over_random"] == pytest.approx(1.0)
+    assert out["spearman"] == pytest.approx((1.0 + metrics.spearman(y[4:], y[4:])) / 2)
+
+
+def test_verdict_says_plainly_when_the_predictor_loses():
+    from datalint.calibrate.fit import verdict
+
+    def row(pa: float, gain: float) -> dict:
+        return {"pairwise_accuracy": pa, "top10_gain_sd": gain}
+
+    scorers = {
+        name: row(0.55, 0.2)
+        for name in ("random", "frac_nondegenerate", "mean_p1p", "pass_rate", "adv_std", "ridge")
+    }
+    scorers["predictor"] = row(0.6, 0.5)
+    evaluation = {"labels": {"nll": {"scorers": scorers}}}
+    assert verdict(evaluation, "nll").startswith("The predictor beats every baseline")
+    scorers["ridge"] = row(0.7, 0.9)
+    assert verdict(evaluation, "nll").startswith("The predictor does NOT beat")

@@ -101,6 +101,7 @@ def fit_predictor(
     label: Label = "nll",
     build_command: str = "",
     seed: int = 0,
+    sweep: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Fit on every cohort, write the ONNX file and its JSON card; returns the card."""
     y = cset.label(label)
@@ -138,6 +139,7 @@ def fit_predictor(
         "label_validation": res["validation"],
         "label_comparison": evaluation.get("label_comparison"),
         "verdict": verdict(evaluation, label),
+        "grpo_sweep": sweep,
     }
     card = _clean(card)
     metadata = {

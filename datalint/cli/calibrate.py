@@ -143,6 +143,12 @@ def calibrate_command(
 @click.option("--folds", type=int, default=10, show_default=True, help="CV folds; 0 = LOO.")
 @click.option("--settings", "settings_hash", help="Fit on runs with this settings-hash prefix.")
 @click.option("--build-command", help="How to rebuild this predictor, for the card.")
+@click.option(
+    "--sweep",
+    "sweep_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="sweep.json of scripts/sweep_grpo.py: how the GRPO lr and steps were chosen (card).",
+)
 def fit_command(
     store_path: str,
     output: str,
@@ -150,11 +156,12 @@ def fit_command(
     folds: int,
     settings_hash: str | None,
     build_command: str | None,
+    sweep_path: str | None,
 ) -> None:
     """Fit the lift predictor (monotone xgboost) on STORE and export it to ONNX with its card."""
     with friendly_errors():
         try:
-            from datalint.calibrate.dataset import load_calibration_set
+            from datalint.calibrate.dataset import Label, load_calibration_set
             from datalint.calibrate.evaluate import evaluate
             from datalint.calibrate.fit import card_path, fit_predictor
             from datalint.calibrate.report import print_validation
@@ -165,7 +172,11 @@ def fit_command(
             evaluation = evaluate(cset, folds=folds)
             print_validation(evaluation)
             command = build_command or "datalint " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-            card = fit_predictor(cset, evaluation, output, label, build_command=command)  # type: ignore[arg-type]
+            sweep = json.loads(Path(sweep_path).read_text("utf-8")) if sweep_path else None
+            chosen: Label = "reward" if label == "reward" else "nll"
+            card = fit_predictor(
+                cset, evaluation, output, chosen, build_command=command, sweep=sweep
+            )
         except _store_errors() as exc:
             fail(str(exc))
     click.echo(f"wrote {output} and {card_path(output)} ({card['n_cohorts']} cohorts)")
