@@ -8,7 +8,8 @@ Prints rollouts/second of bare generation (the backend alone, model already load
 rollout stage with the SQLite cache: cold (empty cache), warm (unchanged re-run), and after
 editing 1% of the items. Bare and cold are best of two interleaved rounds. Each re-run gets a
 fresh backend object, as a new process would, so it pays the model fingerprint and, when it has
-to sample, the model load. Targets (issue 3): warm >= 20x faster than cold; the 1% edit costs
+to sample, the model load (the vllm backend keeps one engine per model per process, so there it
+does not reload). Targets (issue 3): warm >= 20x faster than cold; the 1% edit costs
 about 1% of a cold run.
 
 ``time_bare_generation`` is the baseline the end-to-end ``check`` bench divides by.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+from pathlib import Path
 from typing import Any
 
 from datalint.extras import MissingExtra
@@ -20,6 +21,10 @@ from datalint.rollout.base import SamplingParams, empty_rollout, render_prompt, 
 from datalint.rollout.fingerprint import HashMemo, fingerprint_model
 
 DEFAULT_TOP_LOGPROBS = 20
+
+# One engine per (model, options) for the life of the process. Loading is slow, and tearing an
+# in-process engine down resets vLLM's global parallel state under any other engine still in use.
+_ENGINES: dict[tuple[str, str], Any] = {}
 
 
 def topk_entropy(logprobs: list[float]) -> float:
@@ -69,7 +74,10 @@ class VllmBackend:
                 raise MissingExtra("vllm", "the vllm backend") from error
             options: dict[str, Any] = {"dtype": "float32", "seed": 0}
             options.update(self.llm_options)
-            self._llm = LLM(model=self.model_dir, **options)
+            key = (str(Path(self.model_dir).resolve()), repr(sorted(options.items())))
+            if key not in _ENGINES:
+                _ENGINES[key] = LLM(model=self.model_dir, **options)
+            self._llm = _ENGINES[key]
         return self._llm
 
     def render(self, item: Item) -> str:
