@@ -28,6 +28,7 @@ from __future__ import annotations
 import tempfile
 from array import array
 from collections.abc import Iterable
+from typing import BinaryIO
 
 import numpy as np
 
@@ -127,11 +128,8 @@ class NearDuplicates:
         keep = np.flatnonzero(_first_occurrences(np.frombuffer(self._keys, dtype=np.uint64)))
         bands = (np.concatenate(keys)[keep] for keys in self._band_keys)
         pairs = keep[candidate_pairs(bands, len(keep))]
-        offsets = np.frombuffer(self._offsets, dtype=np.uint64).astype(np.int64)
         self._spill.flush()
-        shingles = np.memmap(self._spill, dtype=np.uint32, mode="r", shape=(int(offsets[-1]),))
-        best = best_matches(pairs, shingles, offsets)
-        del shingles
+        best = best_matches(pairs, SpilledSets(self._spill, self._offsets))
         return [(j, i, sim) for j, (i, sim) in sorted(best.items())]
 
     def _source(self, index: int) -> Source:
@@ -297,15 +295,37 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> float:
     return common / (len(a) + len(b) - common)
 
 
+class SpilledSets:
+    """Shingle sets read back from the spill file with plain reads.
+
+    Not ``mmap``: page-cache read-around would map most of a large file into the process for a
+    few thousand scattered reads, and count it as resident memory.
+    """
+
+    def __init__(self, spill: BinaryIO, offsets: array) -> None:
+        self._spill = spill
+        self._offsets = offsets
+        self._recent: dict[int, np.ndarray] = {}
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        found = self._recent.get(index)
+        if found is None:
+            lo, hi = self._offsets[index], self._offsets[index + 1]
+            self._spill.seek(4 * lo)
+            found = np.frombuffer(self._spill.read(4 * (hi - lo)), dtype=np.uint32)
+            if len(self._recent) >= 4096:  # bucket leaders recur; anything else rarely does
+                self._recent.clear()
+            self._recent[index] = found
+        return found
+
+
 def best_matches(
-    pairs: np.ndarray, shingles: np.ndarray, offsets: np.ndarray
+    pairs: np.ndarray, sets: SpilledSets | list[np.ndarray]
 ) -> dict[int, tuple[int, float]]:
     """For each later prompt of a verified pair: (the earlier prompt most like it, similarity)."""
     best: dict[int, tuple[int, float]] = {}
     for i, j in pairs.tolist():
-        similarity = jaccard(
-            shingles[offsets[i] : offsets[i + 1]], shingles[offsets[j] : offsets[j + 1]]
-        )
+        similarity = jaccard(sets[i], sets[j])
         current = best.get(j)
         if (
             current is None
