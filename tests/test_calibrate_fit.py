@@ -160,3 +160,25 @@ def test_dataset_lift_score_is_size_weighted():
     assert dataset_lift_score([1.0, 0.0], [3, 1]) == pytest.approx(0.75)
     assert dataset_lift_score([1.0, float("nan")], [3, 1]) == pytest.approx(1.0)
     assert dataset_lift_score([], []) is None
+
+
+def test_missing_groups_are_learnt_from_blanked_copies():
+    from datalint.calibrate.models import with_missing_groups
+    from datalint.features_names import FAMILIARITY_FEATURES
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 23))
+    y = np.where(x[:, FEATURE_NAMES.index("mean_logprob")] > 0, 1.0, 0.0)
+    x_all, y_all = with_missing_groups(x, y)
+    assert x_all.shape == (1200, 23) and np.array_equal(y_all[:300], y)
+    fam = [FEATURE_NAMES.index(n) for n in FAMILIARITY_FEATURES]
+    sim = FEATURE_NAMES.index("target_similarity")
+    assert np.isnan(x_all[300:600, fam]).all() and not np.isnan(x_all[300:600, sim]).any()
+    assert np.isnan(x_all[600:900, sim]).all() and not np.isnan(x_all[600:900, fam]).any()
+    assert np.isnan(x_all[900:, [*fam, sim]]).all()
+
+    model = fit_xgboost(x, y)
+    row = np.zeros((1, 23))
+    row[0, fam] = np.nan
+    # without logprobs the only informative feature is gone: predict the base rate, about 0.5
+    assert predict_xgboost(model, row)[0] == pytest.approx(y.mean(), abs=0.1)

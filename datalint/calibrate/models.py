@@ -1,8 +1,12 @@
 """The two learners: monotone gradient-boosted trees (the predictor) and ridge (its baseline).
 
-Missing features (the logprob group, when rollouts were replayed without logprobs) are NaN.
-xgboost handles them natively: each split learns a default branch for missing values, and the
-ONNX export keeps that branch. Ridge imputes each missing value with the training mean, which
+Missing features are NaN: the logprob group when rollouts were replayed without logprobs, and
+target_similarity when ``check`` runs without ``--probe``. xgboost handles NaN natively (each
+split has a default branch for it, and the ONNX export keeps that branch), but calibration data
+always has these features, so the default branches would be arbitrary. So the training rows are
+shown to xgboost four times: as measured, without the logprob features, without
+target_similarity, and without both (same labels). The trees then learn from real data what to
+predict when a group is missing. Ridge imputes each missing value with the training mean, which
 after standardization is 0, so a missing feature contributes nothing to its prediction.
 """
 
@@ -15,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from datalint.extras import MissingExtra
-from datalint.features_names import FEATURE_NAMES
+from datalint.features_names import FAMILIARITY_FEATURES, FEATURE_NAMES, RELEVANCE_FEATURES
 
 # The seed's prior, imposed as constraints: more disagreement -> more lift; more dead ends -> less.
 MONOTONE: dict[str, int] = {
@@ -44,6 +48,23 @@ def monotone_vector(feature_names: tuple[str, ...] = FEATURE_NAMES) -> tuple[int
     return tuple(MONOTONE.get(name, 0) for name in feature_names)
 
 
+OPTIONAL_GROUPS: tuple[tuple[str, ...], ...] = (FAMILIARITY_FEATURES, RELEVANCE_FEATURES)
+
+
+def with_missing_groups(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows as measured, then again with each combination of optional groups blanked."""
+    columns = [[FEATURE_NAMES.index(n) for n in group] for group in OPTIONAL_GROUPS]
+    xs, ys = [x], [y]
+    for mask in range(1, 2 ** len(columns)):
+        blank = x.copy()
+        for bit, cols in enumerate(columns):
+            if mask & (1 << bit):
+                blank[:, cols] = np.nan
+        xs.append(blank)
+        ys.append(y)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
 def fit_xgboost(x: np.ndarray, y: np.ndarray, seed: int = 0) -> Any:
     """xgboost regressor fitted on plain numpy (names f0..fN, which the ONNX export needs)."""
     try:
@@ -53,7 +74,8 @@ def fit_xgboost(x: np.ndarray, y: np.ndarray, seed: int = 0) -> Any:
     model = xgboost.XGBRegressor(
         **XGB_PARAMS, monotone_constraints=monotone_vector(), random_state=seed
     )
-    model.fit(np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.float32))
+    x_all, y_all = with_missing_groups(np.asarray(x, dtype=np.float32), np.asarray(y, dtype=float))
+    model.fit(x_all, y_all.astype(np.float32))
     return model
 
 
