@@ -99,4 +99,3 @@ def test_missing_model_is_exit_2_with_one_line(tmp_path: Path, data_file: Path) 
 def test_missing_data_is_exit_2(tmp_path: Path) -> None:
     code, _, stderr = invoke(str(tmp_path / "none.jsonl"), "-o", str(tmp_path / "r.jsonl"))
     assert code == 2 and "none.jsonl" in stderr and "Traceback" not in stderr
-
