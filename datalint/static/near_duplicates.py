@@ -193,7 +193,7 @@ def shingle_sets(
 
     ``out`` may be ``tokens`` itself: a prompt has no more shingles than tokens, so each chunk's
     shingles land at or before the tokens they were made from, after those were read. That
-    keeps the peak memory of ``finish`` at one token buffer rather than two.
+    keeps the peak memory of a batch at one token buffer rather than two.
     """
     flat = np.empty(len(tokens), dtype=np.uint32) if out is None else out
     offsets = np.zeros(len(starts) + 1, dtype=np.int64)
