@@ -107,3 +107,19 @@ def test_factory_builds_only_what_active_rules_read() -> None:
     # one PromptLength serves both S008 and S009; no probe file, no probe check
     without_probe = build_static_checks(gate_for("D003", "S008", "S009"))
     assert [type(c) for c in without_probe] == [PromptLength]
+
+
+def test_no_check_keeps_a_reference_to_the_items_it_is_fed() -> None:
+    gate = gate_for("S008", "S009", "D001", "D002", "D003", "D004")
+    probes = [item(1, "a probe prompt about marbles and bags", path="probe.jsonl")]
+    checks = build_static_checks(gate, probe_items=probes)
+    assert len(checks) == 5
+    fed = [item(n, f"prompt number {n} about marbles and bags", f"{n}") for n in range(1, 50)]
+    before = [sys.getrefcount(it) for it in fed]
+    for it in fed:
+        for check in checks:
+            check.feed(it, gate)
+    del it  # the loop variable's own reference
+    assert [sys.getrefcount(x) for x in fed] == before  # compact signatures only
+    for check in checks:
+        check.finish(gate)
