@@ -52,34 +52,34 @@ def obtain_rollouts(
     ``backend`` overrides ``backend_name``/``model`` (tests and benches pass their own).
     """
     stats = stats if stats is not None else RolloutStats()
-    results: list[list[Rollout] | None] = [None] * len(items)
     if rollouts_file is not None:
         replayed = replay_rollouts(items, read_rollouts_file(rollouts_file))
         stats.replayed = len(items)
         return replayed
-    pending: list[int] = []
-    for index, item in enumerate(items):
-        if item.rollouts is not None:
-            results[index] = item.rollouts
-            stats.replayed += 1
-        else:
-            pending.append(index)
-    if pending:
-        cache = _open_cache(cache_dir) if use_cache else None
-        try:
-            if backend is None:
-                backend = make_backend(backend_name, model, hash_memo=cache)
-            elif cache is not None and getattr(backend, "hash_memo", False) is None:
-                backend.hash_memo = cache  # type: ignore[attr-defined]
-            generated = _from_backend(
-                [items[i] for i in pending], backend, params, cache, progress, stats
-            )
-        finally:
-            if cache is not None:
-                cache.close()
-        for index, rollouts in zip(pending, generated, strict=True):
-            results[index] = rollouts
-    return [r for r in results if r is not None]
+    results: list[list[Rollout]] = [item.rollouts or [] for item in items]
+    pending = [index for index, item in enumerate(items) if item.rollouts is None]
+    stats.replayed = len(items) - len(pending)
+    if not pending:
+        return results
+    cache = _open_cache(cache_dir) if use_cache else None
+    lent_memo = False
+    try:
+        if backend is None:
+            backend = make_backend(backend_name, model, hash_memo=cache)
+        elif cache is not None and getattr(backend, "hash_memo", False) is None:
+            backend.hash_memo = cache  # type: ignore[attr-defined]
+            lent_memo = True
+        generated = _from_backend(
+            [items[i] for i in pending], backend, params, cache, progress, stats
+        )
+    finally:
+        if lent_memo:
+            backend.hash_memo = None  # type: ignore[union-attr]
+        if cache is not None:
+            cache.close()
+    for index, rollouts in zip(pending, generated, strict=True):
+        results[index] = rollouts
+    return results
 
 
 def _open_cache(cache_dir: str | None) -> RolloutCache | None:
