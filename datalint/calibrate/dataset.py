@@ -43,7 +43,10 @@ class CalibrationSet:
 
     def label(self, label: Label) -> np.ndarray:
         """The label a predictor learns: mean lift over the seeds each cohort has."""
-        return np.nanmean(self.lifts(label), axis=1)
+        lifts = self.lifts(label)
+        counts = (~np.isnan(lifts)).sum(axis=1)
+        sums = np.nansum(lifts, axis=1)
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
     def feature(self, name: str) -> np.ndarray:
         return self.features[:, FEATURE_NAMES.index(name)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -87,7 +88,9 @@ def oracle_gain(lifts: np.ndarray, fraction: float = TOP_FRACTION) -> dict[str, 
     diffs, sds, rhos = [], [], []
     for s in range(n_seeds):
         held = lifts[:, s]
-        others = np.nanmean(np.delete(lifts, s, axis=1), axis=1)
+        with warnings.catch_warnings():  # a cohort with no other seed yet is simply skipped
+            warnings.simplefilter("ignore", RuntimeWarning)
+            others = np.nanmean(np.delete(lifts, s, axis=1), axis=1)
         ok = ~np.isnan(held) & ~np.isnan(others)
         gain = metrics.top_k_gain(others[ok], held[ok], fraction)
         diffs.append(gain["diff"])
