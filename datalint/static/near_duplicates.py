@@ -39,7 +39,10 @@ from datalint.static.text import digest16, prompt_identity
 
 FEATURE = "near_duplicate_similarity"
 _BATCH_BYTES = 1 << 20
-_SPACE_BYTES = np.array([9, 10, 11, 12, 13, 32], dtype=np.uint8)
+_WORD, _SPACE = 1, 2
+_BYTE_KIND = np.zeros(256, dtype=np.uint8)  # 0: a byte that is a token on its own
+_BYTE_KIND[[*range(48, 58), *range(65, 91), *range(97, 123), 95]] = _WORD  # [0-9A-Za-z_]
+_BYTE_KIND[[9, 10, 11, 12, 13, 32]] = _SPACE  # what bytes regex \s matches
 _SHINGLES_PER_CHUNK = 1 << 17
 _HASHES_PER_CHUNK = 1 << 20  # shingles x rows hashed at once in one band (8 MB of uint64)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
@@ -155,8 +158,8 @@ def tokenize(text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     polynomial in its bytes, so equal tokens hash equally wherever they stand.
     """
     b = text
-    word = ((b >= 48) & (b <= 57)) | ((b >= 65) & (b <= 90)) | ((b >= 97) & (b <= 122)) | (b == 95)
-    space = np.isin(b, _SPACE_BYTES)
+    kind = _BYTE_KIND[b]
+    word, space = kind == _WORD, kind == _SPACE
     follows_word = np.concatenate(([False], word[:-1]))
     starts = np.flatnonzero((word & ~follows_word) | ~(word | space))
     if len(starts) == 0:
