@@ -7,21 +7,26 @@ dict lookup and one predicate, so per-item metrics stay cheap on million-line fi
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from datalint.findings import Finding
 from datalint.records import Source
-from datalint.rulebook import Rule
+from datalint.rulebook import COMPARATORS, Rule
 
 
 class Gate:
     def __init__(self, rules: Iterable[Rule]) -> None:
         self.rules = tuple(rules)
-        self._by_feature: dict[str, list[Rule]] = defaultdict(list)
+        self._by_feature: dict[str, list[tuple[Rule, Callable[[Any, Any], bool], float]]] = (
+            defaultdict(list)
+        )
         for rule in self.rules:
-            self._by_feature[rule.feature].append(rule)
+            self._by_feature[rule.feature].append(
+                (rule, COMPARATORS[rule.comparator][1], rule.threshold)
+            )
         self.findings: list[Finding] = []
 
     def wants(self, feature: str) -> bool:
@@ -40,16 +45,17 @@ class Gate:
         rules = self._by_feature.get(feature)
         if not rules or value is None:
             return
-        for rule in rules:
-            if not rule.passes(value):
-                self.findings.append(
-                    Finding(
-                        code=rule.code,
-                        name=rule.name,
-                        level=rule.level,  # type: ignore[arg-type]
-                        path=source.path,
-                        line=source.line,
-                        message=rule.render(float(value), context),
-                        cohort=cohort,
-                    )
+        for rule, passes, threshold in rules:
+            if passes(value, threshold) or (isinstance(value, float) and math.isnan(value)):
+                continue  # a missing (NaN) metric never fires a rule
+            self.findings.append(
+                Finding(
+                    code=rule.code,
+                    name=rule.name,
+                    level=rule.level,  # type: ignore[arg-type]
+                    path=source.path,
+                    line=source.line,
+                    message=rule.render(float(value), context),
+                    cohort=cohort,
                 )
+            )

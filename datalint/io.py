@@ -214,18 +214,23 @@ def _looks_valid(obj: Any) -> bool:
     """
     if type(obj) is not dict or "messages" in obj or "choices" in obj or "rollouts" in obj:
         return False
-    if type(obj.get("prompt")) is not str or type(obj.get("answer")) not in (str, int, float):
+    get = obj.get
+    if type(get("prompt")) is not str or type(get("answer")) not in _ANSWER_TYPES:
         return False
     for key in ("subject", "verifier"):
-        v = obj.get(key, _MISSING)
+        v = get(key, _MISSING)
         if v is not _MISSING and (type(v) is not str or v == ""):
             return False
     for key in ("id", "cohort"):
-        v = obj.get(key, _MISSING)
-        if v is not _MISSING and type(v) not in (str, int):
+        v = get(key, _MISSING)
+        if v is not _MISSING and type(v) not in _ID_TYPES:
             return False
-    meta = obj.get("meta", _MISSING)
+    meta = get("meta", _MISSING)
     return meta is _MISSING or type(meta) is dict
+
+
+_ANSWER_TYPES = (str, int, float)
+_ID_TYPES = (str, int)
 
 
 def _schema_problem(obj: Any) -> str | None:
@@ -257,21 +262,22 @@ def _json_type(obj: Any) -> str:
 
 
 def _to_item(obj: dict[str, Any], src: Source) -> Item:
-    rollouts = obj.get("rollouts")
-    ident = obj.get("id")
-    cohort = obj.get("cohort")
+    get = obj.get
+    rollouts = get("rollouts")
+    ident = get("id")
+    cohort = get("cohort")
     return Item(
-        source=src,
-        answer=obj["answer"],
-        prompt=obj.get("prompt"),
-        messages=obj.get("messages"),
-        id=None if ident is None else str(ident),
-        subject=obj.get("subject"),
-        verifier=obj.get("verifier"),
-        choices=obj.get("choices"),
-        cohort=None if cohort is None else str(cohort),
-        meta=obj.get("meta"),
-        rollouts=None if rollouts is None else [_to_rollout(r) for r in rollouts],
+        src,
+        obj["answer"],
+        get("prompt"),
+        get("messages"),
+        None if ident is None else str(ident),
+        get("subject"),
+        get("verifier"),
+        get("choices"),
+        None if cohort is None else str(cohort),
+        get("meta"),
+        None if rollouts is None else [_to_rollout(r) for r in rollouts],
     )
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
@@ -16,13 +18,13 @@ from typing import Any
 
 import jsonschema
 
-COMPARATORS: dict[str, tuple[str, Any]] = {
+COMPARATORS: dict[str, tuple[str, Callable[[Any, Any], bool]]] = {
     # key in the rule file -> (human phrase, predicate(value, threshold) that PASSES)
-    "must_be_less_than": ("less than", lambda v, t: v < t),
-    "must_be_at_most": ("at most", lambda v, t: v <= t),
-    "must_be_greater_than": ("greater than", lambda v, t: v > t),
-    "must_be_at_least": ("at least", lambda v, t: v >= t),
-    "must_equal": ("equal to", lambda v, t: v == t),
+    "must_be_less_than": ("less than", operator.lt),
+    "must_be_at_most": ("at most", operator.le),
+    "must_be_greater_than": ("greater than", operator.gt),
+    "must_be_at_least": ("at least", operator.ge),
+    "must_equal": ("equal to", operator.eq),
 }
 FAMILIES = ("S", "D", "RW", "T", "P")
 
