@@ -108,7 +108,7 @@ def test_verdict_says_plainly_when_the_predictor_loses():
     from datalint.calibrate.fit import verdict
 
     def row(pa: float, gain: float) -> dict:
-        return {"pairwise_accuracy": pa, "top10_gain_sd": gain}
+        return {"pairwise_accuracy": pa, "top10_gain_sd": gain, "loso_spearman": None}
 
     scorers = {
         name: row(0.55, 0.2)
@@ -116,6 +116,13 @@ def test_verdict_says_plainly_when_the_predictor_loses():
     }
     scorers["predictor"] = row(0.6, 0.5)
     evaluation = {"labels": {"nll": {"scorers": scorers}}}
-    assert verdict(evaluation, "nll").startswith("The predictor beats every baseline")
+    assert verdict(evaluation, "nll").startswith("Cross-validated: the predictor beats every")
     scorers["ridge"] = row(0.7, 0.9)
-    assert verdict(evaluation, "nll").startswith("The predictor does NOT beat")
+    assert "the predictor does NOT beat the best baseline" in verdict(evaluation, "nll")
+    scorers["ridge"] = row(0.7, 0.1)
+    assert "mixed" in verdict(evaluation, "nll")
+    for s in scorers.values():
+        s["loso_spearman"], s["loso_top10_gain_sd"] = 0.2, 0.3
+    scorers["predictor"]["loso_spearman"] = 0.1  # worse than every baseline on unseen subjects
+    text = verdict(evaluation, "nll")
+    assert "Unseen subject (LOSO): the predictor does NOT beat" in text

@@ -31,6 +31,7 @@ CARD_METRICS = (
     "oracle_fraction",
     "loso_top10_gain",
     "loso_top10_gain_sd",
+    "loso_spearman",
 )
 CARD_BASELINES = ("random", "frac_nondegenerate", "mean_p1p", "pass_rate", "adv_std", "ridge")
 
@@ -74,24 +75,44 @@ def card_metrics(evaluation: dict[str, Any], label: Label) -> tuple[dict, dict]:
     return pick(scorers["predictor"]), {b: pick(scorers[b]) for b in CARD_BASELINES}
 
 
-def verdict(evaluation: dict[str, Any], label: Label) -> str:
-    """One plain sentence: does the predictor beat the best single feature and ridge?"""
-    scorers = evaluation["labels"][label]["scorers"]
+def _versus(scorers: dict[str, Any], keys: tuple[str, str], where: str) -> str:
+    """One sentence comparing the predictor with the best baseline on two metrics."""
     ours = scorers["predictor"]
-    rivals = {b: scorers[b] for b in CARD_BASELINES if b != "random"}
-    best_pa = max(rivals, key=lambda b: rivals[b]["pairwise_accuracy"])
-    best_gain = max(rivals, key=lambda b: rivals[b]["top10_gain_sd"])
-    beats_pa = ours["pairwise_accuracy"] > rivals[best_pa]["pairwise_accuracy"]
-    beats_gain = ours["top10_gain_sd"] > rivals[best_gain]["top10_gain_sd"]
-    pa = f"pairwise accuracy {ours['pairwise_accuracy']:.3f} vs best baseline {best_pa} "
-    pa += f"{rivals[best_pa]['pairwise_accuracy']:.3f}"
-    gain = f"top-10% gain {ours['top10_gain_sd']:.2f} sd vs best baseline {best_gain} "
-    gain += f"{rivals[best_gain]['top10_gain_sd']:.2f} sd"
-    if beats_pa and beats_gain:
-        return f"The predictor beats every baseline: {pa}; {gain}."
-    if not beats_pa and not beats_gain:
-        return f"The predictor does NOT beat the best baseline: {pa}; {gain}."
-    return f"Mixed: the predictor beats the baselines on one measure only: {pa}; {gain}."
+    rivals = {b: scorers[b] for b in CARD_BASELINES if b != "random" and b in scorers}
+    parts, wins = [], []
+    for key in keys:
+        best = max(rivals, key=lambda b: _num(rivals[b].get(key)))
+        win = _num(ours.get(key)) > _num(rivals[best].get(key))
+        wins.append(win)
+        parts.append(
+            f"{key} {_num(ours.get(key)):.3f} vs best baseline {best} "
+            f"{_num(rivals[best].get(key)):.3f}"
+        )
+    detail = "; ".join(parts)
+    if all(wins):
+        return f"{where}: the predictor beats every baseline ({detail})."
+    if not any(wins):
+        return f"{where}: the predictor does NOT beat the best baseline ({detail})."
+    return f"{where}: mixed, the predictor beats the baselines on one measure only ({detail})."
+
+
+def _num(value: Any) -> float:
+    return float("-inf") if value is None or math.isnan(value) else float(value)
+
+
+def verdict(evaluation: dict[str, Any], label: Label) -> str:
+    """Plain sentences: does the predictor beat the best single feature and ridge, pooled
+    (cross-validated by cohort) and on subjects it never saw (leave one subject out)?"""
+    scorers = evaluation["labels"][label]["scorers"]
+    pooled = _versus(scorers, ("pairwise_accuracy", "top10_gain_sd"), "Cross-validated")
+    if math.isnan(_nan(scorers["predictor"].get("loso_spearman"))):
+        return pooled
+    loso = _versus(scorers, ("loso_spearman", "loso_top10_gain_sd"), "Unseen subject (LOSO)")
+    return f"{pooled} {loso}"
+
+
+def _nan(value: Any) -> float:
+    return math.nan if value is None else float(value)
 
 
 def fit_predictor(
@@ -139,6 +160,11 @@ def fit_predictor(
         "label_validation": res["validation"],
         "label_comparison": evaluation.get("label_comparison"),
         "verdict": verdict(evaluation, label),
+        "ratio_note": (
+            "top10_gain_over_random is mean(top 10%) / mean(all) - 1, null where the mean lift "
+            "is not positive (a ratio over a mean near or below zero means nothing); "
+            "top10_gain_sd is the same gain in standard deviations of the lift"
+        ),
         "grpo_sweep": sweep,
     }
     card = _clean(card)
