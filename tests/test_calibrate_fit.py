@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import onnxruntime
@@ -182,3 +183,43 @@ def test_missing_groups_are_learnt_from_blanked_copies():
     row[0, fam] = np.nan
     # without logprobs the only informative feature is gone: predict the base rate, about 0.5
     assert predict_xgboost(model, row)[0] == pytest.approx(y.mean(), abs=0.1)
+
+
+SHIPPED = Path(__file__).resolve().parent.parent / "pretrained" / "lift-predictor.onnx"
+
+
+@pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped predictor in this checkout")
+def test_shipped_predictor_is_the_default_and_matches_its_card():
+    predictor = LiftPredictor.load(None)
+    assert not predictor.is_fallback and predictor.predictor_name == "lift-predictor.onnx"
+    card = json.loads(SHIPPED.with_suffix(".json").read_text())
+    assert list(predictor.feature_order) == card["features"] == list(FEATURE_NAMES)
+    assert predictor.metadata["datalint.training_data_hash"] == card["training_data_hash"]
+    assert card["n_cohorts"] >= 320 and card["n_seeds"] >= 3 and len(card["subjects"]) >= 4
+    for name in ("random", "frac_nondegenerate", "mean_p1p", "pass_rate", "adv_std", "ridge"):
+        assert set(card["baselines"][name]) >= {"pairwise_accuracy", "spearman", "kendall_tau"}
+
+
+@pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped predictor in this checkout")
+def test_shipped_predictor_ranks_disagreement_above_no_foothold():
+    # replayed rollouts: reward features only (logprobs and similarity missing)
+    frontier = {
+        "adv_std": 0.97,
+        "frac_nondegenerate": 1.0,
+        "adv_absmean": 0.93,
+        "frac_all_correct": 0.0,
+        "frac_all_wrong": 0.0,
+        "reward_mean": 0.5,
+        "reward_std": 0.5,
+        "pass_rate": 0.5,
+        "group_passrate_mean": 0.5,
+        "group_passrate_std": 0.06,
+        "len_mean": 3.0,
+        "len_std": 0.5,
+        "n_groups": 4,
+    }
+    no_foothold = dict(frontier, adv_std=0.0, frac_nondegenerate=0.0, adv_absmean=0.0,
+                       frac_all_wrong=1.0, reward_mean=0.0, reward_std=0.0, pass_rate=0.0,
+                       group_passrate_mean=0.0, group_passrate_std=0.0)  # fmt: skip
+    high, low = LiftPredictor.load(None).predict([frontier, no_foothold])
+    assert high > 0 > low
