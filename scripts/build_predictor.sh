@@ -19,16 +19,19 @@ STEPS=${STEPS:-8}
 LR=${LR:-3e-5}  # scripts/sweep_grpo.py: highest seed agreement (0.88); 1e-4 and 3e-4 made the lift negative
 WORKERS=${WORKERS:-2}
 PROBE=${PROBE:-examples/probe.jsonl}
+MODEL=${MODEL:-}  # base policy directory; empty = the shipped tiny policy
+PREDICTOR=${PREDICTOR:-pretrained/lift-predictor.onnx}
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
 mkdir -p "$OUT"
 "$PY" scripts/make_calibration_data.py --cohorts "$N_COHORTS" --seed 20260620 \
     --out "$OUT/cohorts.jsonl"
 "$PY" -m datalint calibrate "$OUT/cohorts.jsonl" --probe "$PROBE" --store "$OUT/store.sqlite" \
-    --steps "$STEPS" --lr "$LR" --seeds "$SEEDS" --workers "$WORKERS" --cache-dir "$OUT/cache"
+    --steps "$STEPS" --lr "$LR" --seeds "$SEEDS" --workers "$WORKERS" --cache-dir "$OUT/cache" \
+    ${MODEL:+--model "$MODEL"}
 "$PY" -m datalint evaluate "$OUT/store.sqlite" -o "$OUT/evaluation" \
     > "$OUT/evaluation.txt"
-"$PY" -m datalint fit "$OUT/store.sqlite" -o pretrained/lift-predictor.onnx \
+"$PY" -m datalint fit "$OUT/store.sqlite" -o "$PREDICTOR" \
     ${SWEEP:+--sweep "$SWEEP"} \
     --build-command "N_COHORTS=$N_COHORTS SEEDS=$SEEDS STEPS=$STEPS LR=$LR scripts/build_predictor.sh"
 cat "$OUT/evaluation.txt"
