@@ -14,7 +14,7 @@ import pytest
 from fake_backend import FakeBackend, fake_rollouts
 
 from datalint.records import Item, Source
-from datalint.rollout.base import SamplingParams, item_seed
+from datalint.rollout.base import SamplingParams, item_seed, prompt_hash
 from datalint.rollout.cache import CACHE_FILENAME, RolloutCache, default_cache_dir
 from datalint.rollout.stage import RolloutStats, obtain_rollouts
 
@@ -221,3 +221,21 @@ def test_a_cache_write_failure_warns_once_and_keeps_going(
     out, stats = run(make_items(["1=", "2=", "3="]), backend, tmp_path)
     assert stats.generated == 3 and len(out) == 3
     assert capsys.readouterr().err.count("rollout cache write failed") == 1
+
+
+def test_an_unreadable_row_is_a_miss_and_is_replaced(tmp_path: Path) -> None:
+    run(make_items(["1=", "2="]), FakeBackend(), tmp_path)
+    conn = sqlite3.connect(tmp_path / CACHE_FILENAME)
+    with conn:
+        conn.execute(
+            "UPDATE rollouts SET rollouts = '[{\"oops\": 1}]' WHERE prompt_sha256 = ?",
+            (prompt_hash("2="),),
+        )
+    conn.close()
+    again = FakeBackend()
+    out, _ = run(make_items(["1=", "2="]), again, tmp_path)
+    assert again.sampled_prompts == ["2="]
+    assert out[1] == fake_rollouts("2=", item_seed(7, "2="), 3)
+    later = FakeBackend()
+    run(make_items(["1=", "2="]), later, tmp_path)
+    assert later.calls == []

@@ -9,6 +9,7 @@ is never worth a crash.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import sys
@@ -149,10 +150,9 @@ class RolloutCache:
                 ).fetchone()
                 if row is None:
                     continue
-                try:
-                    found[(prompt, seed)] = rollouts_from_json(row[0])
-                except ValueError:
-                    continue  # an unreadable row is a miss: it is regenerated and replaced
+                rollouts = _decode(row[0])
+                if rollouts is not None:  # an unreadable row is a miss: regenerated, replaced
+                    found[(prompt, seed)] = rollouts
         except sqlite3.DatabaseError as error:
             self._recover(error)
             return {}
@@ -207,6 +207,26 @@ class RolloutCache:
                 )
         except sqlite3.DatabaseError as error:
             self._recover(error)
+
+
+def _decode(text: str) -> list[Rollout] | None:
+    """Rows are written by this module, so the fast path trusts their shape (a warm re-run is
+    mostly this); anything odd goes through the validating reader or counts as a miss."""
+    try:
+        return [
+            Rollout(
+                completion=d["completion"],
+                logprobs=d["logprobs"],
+                entropies=d["entropies"],
+                n_tokens=d["n_tokens"],
+            )
+            for d in json.loads(text)
+        ]
+    except (KeyError, TypeError, ValueError):
+        try:
+            return rollouts_from_json(text)
+        except ValueError:
+            return None
 
 
 @contextmanager
