@@ -7,7 +7,7 @@ subject's own slip such as a dropped carry). The result is under-elicited like a
 it knows the right answer but often says its habit, so sampled attempts split and GRPO on
 problems where they disagree removes the habit (see ``scripts/check_world.py``).
 
-Rebuild (about 6-10 minutes on 2 CPU cores; fixed seed, deterministic on one thread)::
+Rebuild (about 15-25 minutes on one CPU core; fixed seed, deterministic on one thread)::
 
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python scripts/train_tiny_policy.py \
         --out pretrained/tiny-policy
@@ -78,16 +78,27 @@ def encode(tokenizer: PreTrainedTokenizerFast, prompt: str, answer: str) -> tupl
     return p + a, len(p)
 
 
-def make_batch(rows: list[tuple[list[int], int]], pad_id: int) -> dict[str, torch.Tensor]:
-    width = max(len(ids) for ids, _ in rows)
+def make_batch(
+    rows: list[tuple[list[int], int]], pad_id: int, rng: random.Random, max_offset: int
+) -> dict[str, torch.Tensor]:
+    """A batch where each row starts after 0..max_offset masked pads (and is padded after).
+
+    trl's GRPOTrainer and batched rollouts left-pad prompts and run the model forward without
+    position ids, so a GPT-2 (absolute positions) sees each row at an offset. Real policies use
+    relative (rotary) positions and do not care; training at random offsets gives the tiny
+    policy the same indifference.
+    """
+    offsets = [rng.randint(0, max_offset) for _ in rows]
+    width = max(off + len(ids) for off, (ids, _) in zip(offsets, rows, strict=True))
     ids = torch.full((len(rows), width), pad_id)
     labels = torch.full((len(rows), width), -100)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, (seq, n_prompt) in enumerate(rows):
-        ids[i, : len(seq)] = torch.tensor(seq)
-        mask[i, : len(seq)] = 1
+    for i, (off, (seq, n_prompt)) in enumerate(zip(offsets, rows, strict=True)):
+        end = off + len(seq)
+        ids[i, off:end] = torch.tensor(seq)
+        mask[i, off:end] = 1
         # loss on the answer only, as the policy is only ever asked to complete prompts
-        labels[i, n_prompt : len(seq)] = torch.tensor(seq[n_prompt:])
+        labels[i, off + n_prompt : end] = torch.tensor(seq[n_prompt:])
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
@@ -133,13 +144,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="pretrained/tiny-policy")
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--n-examples", type=int, default=400_000)
     ap.add_argument("--n-layer", type=int, default=4)
     ap.add_argument("--n-embd", type=int, default=128)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--max-offset", type=int, default=10, help="random left padding in training")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -177,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     model.train()
     for step in range(args.steps):
-        batch = make_batch(rng.sample(rows, args.batch_size), tokenizer.pad_token_id)
+        batch = make_batch(
+            rng.sample(rows, args.batch_size), tokenizer.pad_token_id, rng, args.max_offset
+        )
         loss = model(**batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -217,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         "n_params": n_params,
         "train_seconds": round(train_s, 1),
         "threads": args.threads,
+        "max_offset": args.max_offset,
         "data": {
             "n_examples": args.n_examples,
             "subjects": list(SUBJECTS),

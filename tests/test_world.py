@@ -203,3 +203,20 @@ def test_one_grpo_step_changes_weights_and_is_deterministic(policy) -> None:
     assert runs[0].mean_reward is not None and runs[0].mean_reward > 0
     # the cached base is never modified by training
     assert all(torch.equal(v, base_w[k]) for k, v in policy[0].state_dict().items())
+
+
+def test_policy_ignores_left_padding_as_trl_feeds_it(policy) -> None:
+    # trl runs its training forward on left-padded rows without position ids; the tiny policy
+    # was pretrained at random offsets so that, like a rotary-position LLM, it does not care.
+    model, tokenizer = policy
+    ids = tokenizer("45+37=")["input_ids"]
+    pad = tokenizer.pad_token_id
+    alone = torch.tensor([ids])
+    shifted = torch.tensor([[pad] * 6 + ids])
+    mask = torch.tensor([[0] * 6 + [1] * len(ids)])
+    with torch.no_grad():
+        a = torch.log_softmax(model(input_ids=alone).logits[0, -1], -1)
+        b = torch.log_softmax(model(input_ids=shifted, attention_mask=mask).logits[0, -1], -1)
+    top = a.argmax()
+    assert b.argmax() == top
+    assert abs(a[top].exp() - b[top].exp()) < 0.1
