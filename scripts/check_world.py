@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=None)
     ap.add_argument("--per-kind", type=int, default=4)
     ap.add_argument("--steps", type=int, default=8)
-    ap.add_argument("--lr", type=float, default=5e-5)
+    ap.add_argument("--lr", type=float, default=2e-5)
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--probe-levels", type=int, nargs="+", default=list(range(1, MAX_LEVEL + 1)))
