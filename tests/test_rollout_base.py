@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from datalint.records import Item, Rollout, Source
@@ -124,3 +126,48 @@ def test_progress_bar_only_for_a_person_at_a_terminal(
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(progress.sys, "stderr", FakeStderr(tty))
     assert progress.progress_wanted(requested) is wanted
+
+
+def test_fingerprint_covers_weights_config_and_tokenizer_only(tmp_path: Path) -> None:
+    from datalint.rollout.fingerprint import fingerprint_model
+
+    (tmp_path / "config.json").write_text('{"n_layer": 2}')
+    (tmp_path / "model.safetensors").write_bytes(b"\x00" * 64)
+    (tmp_path / "merges.txt").write_text("a b\n")
+    first = fingerprint_model(str(tmp_path))
+    (tmp_path / "README.md").write_text("a model card")
+    (tmp_path / "training.json").write_text('{"loss": 0.1}')
+    assert fingerprint_model(str(tmp_path)) == first
+    for name, content in [
+        ("model.safetensors", b"\x01" * 64),
+        ("config.json", b'{"n_layer": 3}'),
+        ("merges.txt", b"a c\n"),
+    ]:
+        (tmp_path / name).write_bytes(content)
+        changed = fingerprint_model(str(tmp_path))
+        assert changed != first
+        first = changed
+    assert fingerprint_model("not/a/dir") == fingerprint_model("not/a/dir") != first
+
+
+def test_fingerprint_memo_skips_rehashing_unchanged_files(tmp_path: Path) -> None:
+    from datalint.rollout.fingerprint import fingerprint_model
+
+    class Memo:
+        def __init__(self) -> None:
+            self.store: dict[tuple[str, int, int], str] = {}
+            self.hits = 0
+
+        def get_hash(self, path: str, size: int, mtime_ns: int) -> str | None:
+            found = self.store.get((path, size, mtime_ns))
+            self.hits += found is not None
+            return found
+
+        def put_hash(self, path: str, size: int, mtime_ns: int, sha256: str) -> None:
+            self.store[(path, size, mtime_ns)] = sha256
+
+    (tmp_path / "model.safetensors").write_bytes(b"\x00" * 64)
+    memo = Memo()
+    plain = fingerprint_model(str(tmp_path))
+    assert fingerprint_model(str(tmp_path), memo) == plain and memo.hits == 0
+    assert fingerprint_model(str(tmp_path), memo) == plain and memo.hits == 1

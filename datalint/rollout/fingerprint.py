@@ -1,9 +1,10 @@
 """Model fingerprints: what identifies a model for the rollout cache.
 
 A local model directory is fingerprinted by the sha256 of every file in it that can change the
-samples (config, generation config, tokenizer files, weights). Hashing multi-GB weights on each
-run would cost seconds, so a file's hash is memoised by (absolute path, size, mtime) in a
-``HashMemo`` (the rollout cache provides one); a touched or replaced file is hashed again.
+samples (config, generation config, tokenizer files, weights), and of nothing else. Hashing
+multi-GB weights on each run would cost seconds, so a file's hash is memoised by (absolute path,
+size, mtime) in a ``HashMemo`` (the rollout cache provides one); a touched or replaced file is
+hashed again.
 """
 
 from __future__ import annotations
@@ -12,7 +13,22 @@ import hashlib
 from pathlib import Path
 from typing import Protocol
 
-_SKIPPED_SUFFIXES = {".md", ".txt", ".png", ".jpg", ".lock"}
+# Only the files that change what the model samples: weights, configs, tokenizer. Training logs,
+# model cards and evaluation results beside them must not invalidate the cache.
+_RELEVANT_NAMES = {
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+    "vocab.txt",
+    "merges.txt",
+    "chat_template.json",
+    "chat_template.jinja",
+}
+_RELEVANT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".model", ".tiktoken")
 _CHUNK = 1 << 20
 
 
@@ -38,10 +54,18 @@ def fingerprint_model(model: str, memo: HashMemo | None = None) -> str:
     combined = hashlib.sha256()
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         rel = path.relative_to(root).as_posix()
-        if path.suffix in _SKIPPED_SUFFIXES or rel.startswith("."):
+        if rel.startswith(".") or not is_relevant(path.name):
             continue
         combined.update(f"{rel}\0{_memoised_sha256(path, memo)}\0".encode())
     return combined.hexdigest()
+
+
+def is_relevant(name: str) -> bool:
+    return (
+        name in _RELEVANT_NAMES
+        or name.endswith(_RELEVANT_SUFFIXES)
+        or name.endswith(".index.json")  # sharded weights' index
+    )
 
 
 def _memoised_sha256(path: Path, memo: HashMemo | None) -> str:
