@@ -6,7 +6,7 @@
 
 Prints rollouts/second of bare generation (the backend alone, model already loaded), then the
 rollout stage with the SQLite cache: cold (empty cache), warm (unchanged re-run), and after
-editing 1% of the items. Bare and cold are best of two interleaved rounds. Each re-run gets a
+editing 1% of the items; each the best of --rounds interleaved rounds. Each re-run gets a
 fresh backend object, as a new process would, so it pays the model fingerprint and, when it has
 to sample, the model load (the vllm backend keeps one engine per model per process, so there it
 does not reload). Targets (issue 3): warm >= 20x faster than cold; the 1% edit costs
@@ -121,6 +121,7 @@ def main() -> None:
     parser.add_argument("--rollouts-per-item", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--rounds", type=int, default=3, help="best of this many rounds")
     args = parser.parse_args()
 
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
@@ -140,37 +141,40 @@ def main() -> None:
         n=args.rollouts_per_item, temperature=1.0, max_new_tokens=args.max_new_tokens, seed=0
     )
     items = synthetic_items(args.items)
-    edited = edit_fraction(items, 0.01)
-    n_edited = sum(a.prompt != b.prompt for a, b in zip(items, edited, strict=True))
     print(f"backend={args.backend} model={model or 'default'} items={len(items)} {params.key()}")
 
     backend = make_backend(args.backend, model)
     load_s = warm_up(backend, params)
-    # Best of two for both, interleaved: on a shared machine one slow round says nothing.
-    bare_runs, cold_runs = [], []
-    for round_ in range(2):
-        bare_runs.append(time_bare_generation(items, backend, params))
-        cold_runs.append(time_stage(items, backend, params, str(tmp / f"cache{round_}"))[0])
-    bare = min(bare_runs, key=lambda t: t.seconds)
-    cold = min(cold_runs, key=lambda t: t.seconds)
-    cache_dir = str(tmp / "cache1")
-    warm, warm_stats = time_stage(items, make_backend(args.backend, model), params, cache_dir)
-    # The 1% edit twice, with different edits: in a fresh process (a new backend object, which
-    # must load the model) and with the model already loaded (the sampling cost alone).
-    edit, edit_stats = time_stage(edited, make_backend(args.backend, model), params, cache_dir)
-    edited_again = edit_fraction(items, 0.01, suffix="  ")
-    edit_loaded, _ = time_stage(edited_again, backend, params, cache_dir)
+    # Every measurement is the best of --rounds interleaved rounds: on a shared machine one slow
+    # round says nothing. Each round has its own cache and its own 1% edits.
+    runs: dict[str, list[Timing]] = {k: [] for k in ("bare", "cold", "warm", "edit", "edit_loaded")}
+    sampled: dict[str, int] = {}
+    for round_ in range(args.rounds):
+        cache_dir = str(tmp / f"cache{round_}")
+        edited = edit_fraction(items, 0.01, suffix=" " * (2 * round_ + 1))
+        edited_again = edit_fraction(items, 0.01, suffix=" " * (2 * round_ + 2))
+        runs["bare"].append(time_bare_generation(items, backend, params))
+        runs["cold"].append(time_stage(items, backend, params, cache_dir)[0])
+        # Fresh backend objects, as a new process would have: fingerprint and, to sample, load.
+        for name, data in (("warm", items), ("edit", edited)):
+            timing, stats = time_stage(data, make_backend(args.backend, model), params, cache_dir)
+            runs[name].append(timing)
+            sampled[name] = stats.generated
+        runs["edit_loaded"].append(time_stage(edited_again, backend, params, cache_dir)[0])
+    best = {name: min(timings, key=lambda t: t.seconds) for name, timings in runs.items()}
+    bare, cold, warm = best["bare"], best["cold"], best["warm"]
+    edit, edit_loaded = best["edit"], best["edit_loaded"]
+    n_edited = sampled["edit"]
 
     print(f"model load + warm-up       {load_s:8.2f} s")
-    print(f"bare generation            {bare.seconds:8.2f} s  {bare.rate:9.0f} rollouts/s")
-    print(f"stage, cold cache          {cold.seconds:8.2f} s  {cold.rate:9.0f} rollouts/s"
+    print(f"bare generation            {bare.seconds:8.3f} s  {bare.rate:9.0f} rollouts/s")
+    print(f"stage, cold cache          {cold.seconds:8.3f} s  {cold.rate:9.0f} rollouts/s"
           f"  ({cold.seconds / bare.seconds:.3f}x bare)")  # fmt: skip
-    print(f"stage, warm (unchanged)    {warm.seconds:8.3f} s  sampled {warm_stats.generated} items"
+    print(f"stage, warm (unchanged)    {warm.seconds:8.3f} s  sampled {sampled['warm']} items"
           f"  cold/warm = {cold.seconds / warm.seconds:.0f}x (target >= 20x)")  # fmt: skip
     print(f"stage, {n_edited} items edited ({n_edited / len(items):.0%})"
-          f" {edit.seconds:8.3f} s  sampled {edit_stats.generated} items"
-          f"  = {edit.seconds / cold.seconds:.1%} of cold with the model load,"
-          f" {edit_loaded.seconds / cold.seconds:.1%} with the model loaded")  # fmt: skip
+          f" {edit.seconds:8.3f} s  = {edit.seconds / cold.seconds:.1%} of cold in a fresh"
+          f" backend, {edit_loaded.seconds / cold.seconds:.1%} with the model loaded")  # fmt: skip
 
 
 if __name__ == "__main__":
