@@ -171,3 +171,23 @@ def test_fingerprint_memo_skips_rehashing_unchanged_files(tmp_path: Path) -> Non
     plain = fingerprint_model(str(tmp_path))
     assert fingerprint_model(str(tmp_path), memo) == plain and memo.hits == 0
     assert fingerprint_model(str(tmp_path), memo) == plain and memo.hits == 1
+
+
+def test_model_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from datalint.io import InputError
+    from datalint.rollout import backends
+
+    assert backends.resolve_model(str(tmp_path)) == str(tmp_path)
+    with pytest.raises(InputError, match="not a directory"):
+        backends.resolve_model(str(tmp_path / "missing"))
+    monkeypatch.setattr(backends, "default_model_dir", lambda: tmp_path / "no-policy")
+    with pytest.raises(InputError, match="default policy model is missing"):
+        backends.resolve_model(None)
+    with pytest.raises(InputError, match="unknown backend 'tpu'"):
+        backends.make_backend("tpu", str(tmp_path))
+
+
+def test_default_model_is_the_shipped_tiny_policy() -> None:
+    from datalint.rollout.backends import default_model_dir
+
+    assert default_model_dir().parts[-2:] == ("pretrained", "tiny-policy")
