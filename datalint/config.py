@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from datalint.errors import DatalintError
 from datalint.rulebook import COMPARATORS, Rule
 
 OPTION_TYPES: dict[str, tuple[type, ...]] = {
@@ -35,7 +36,7 @@ OPTION_TYPES: dict[str, tuple[type, ...]] = {
 RULE_OVERRIDE_KEYS = ("level", *COMPARATORS)
 
 
-class ConfigError(ValueError):
+class ConfigError(DatalintError, ValueError):
     pass
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datalint.errors import DatalintError
 
-class MissingExtra(RuntimeError):
+
+class MissingExtra(DatalintError, RuntimeError):
     def __init__(self, extra: str, what: str = "") -> None:
         self.extra = extra
         detail = f" ({what})" if what else ""

@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 import jsonschema
 
 from datalint.engine import Gate
+from datalint.errors import DatalintError
 from datalint.records import Item, Rollout, Source
 
 DATA_SUFFIXES = (".jsonl", ".jsonl.gz")
@@ -30,7 +31,7 @@ DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024
 _READ_CHUNK = 1024 * 1024
 
 
-class InputError(Exception):
+class InputError(DatalintError):
     """Input that cannot be read at all; the message names the path."""
 
 

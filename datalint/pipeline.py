@@ -9,6 +9,7 @@ import importlib.util
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from datalint.cohorts import make_cohorts
 from datalint.engine import Gate
@@ -17,6 +18,9 @@ from datalint.findings import CohortReport, Report, Summary
 from datalint.io import DEFAULT_MAX_LINE_BYTES, FileStats, discover_files, iter_items
 from datalint.records import Item
 from datalint.rulebook import Rule
+
+if TYPE_CHECKING:
+    from datalint.predict import LiftPredictor
 
 LEVEL_ORDER = {"error": 0, "warning": 1}
 
@@ -64,6 +68,7 @@ def run_check(opts: CheckOptions, rules: tuple[Rule, ...], notify: Notify = _std
         notify(line)
 
     plan = _model_plan(opts)
+    predictor = None if opts.static_only else _load_predictor(opts.predictor)
     retained: list[Item] = []
     stats: list[FileStats] = []
     n_items = 0
@@ -90,7 +95,8 @@ def run_check(opts: CheckOptions, rules: tuple[Rule, ...], notify: Notify = _std
         skipped.append(f"{what}: {plan.no_backend_reason}")
     result = _ModelResult([], None, None, None)
     if retained:
-        result = _model_stages(retained, opts, gate, probe_items, notify)
+        assert predictor is not None
+        result = _model_stages(retained, opts, gate, probe_items, predictor, notify)
 
     findings = sorted(gate.findings, key=lambda f: (f.path, f.line, LEVEL_ORDER[f.level], f.code))
     n_errors = sum(f.level == "error" for f in findings)
@@ -158,9 +164,9 @@ def _model_stages(
     opts: CheckOptions,
     gate: Gate,
     probe_items: list[Item] | None,
+    predictor: LiftPredictor,
     notify: Notify,
 ) -> _ModelResult:
-    from datalint.predict import LiftPredictor
     from datalint.reward_stage import evaluate_cohorts
     from datalint.rollout.base import SamplingParams
     from datalint.rollout.stage import obtain_rollouts
@@ -198,7 +204,6 @@ def _model_stages(
         similarity=similarity,
         default_verifier=opts.default_verifier,
     )
-    predictor = LiftPredictor.load(opts.predictor)
     predictions = predictor.predict([r.features for r in reports])
     for report, cohort, lift in zip(reports, cohorts, predictions, strict=True):
         report.predicted_lift = float(lift)
@@ -208,6 +213,13 @@ def _model_stages(
     if predictor.is_fallback:
         notify(f"no lift predictor found; scoring with {predictor.name}")
     return _ModelResult(reports, predictor.name, similarity_name, lift_score)
+
+
+def _load_predictor(path: str | None) -> LiftPredictor:
+    """Loaded before any sampling, so a bad --predictor fails in a second, not after rollouts."""
+    from datalint.predict import LiftPredictor
+
+    return LiftPredictor.load(path)
 
 
 def _similarity(cohorts, probe_items):  # type: ignore[no-untyped-def]

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from datalint.errors import DatalintError
 from datalint.features_names import FEATURE_NAMES
 
 DEFAULT_NAME = "lift-predictor.onnx"
@@ -23,7 +24,7 @@ FALLBACK_NAME = "adv_std fallback"
 FALLBACK_FEATURE = "adv_std"
 
 
-class PredictorError(RuntimeError):
+class PredictorError(DatalintError, RuntimeError):
     pass
 
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import jsonschema
 
+from datalint.errors import DatalintError
+
 COMPARATORS: dict[str, tuple[str, Callable[[Any, Any], bool]]] = {
     # key in the rule file -> (human phrase, predicate(value, threshold) that PASSES)
     "must_be_less_than": ("less than", operator.lt),
@@ -131,7 +133,7 @@ def _fmt(x: Any) -> str:
     return str(x)
 
 
-class RuleFileError(ValueError):
+class RuleFileError(DatalintError, ValueError):
     pass
 
 

@@ -10,7 +10,7 @@ from typing import NoReturn
 
 import click
 
-from datalint.extras import MissingExtra
+from datalint.errors import DatalintError
 
 EXIT_PASS = 0
 EXIT_FAIL = 1
@@ -26,13 +26,9 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 @contextmanager
 def friendly_errors(on_interrupt: Callable[[], str] | None = None) -> Iterator[None]:
     """Expected errors -> one line on stderr and exit 2; never a traceback unless DATALINT_DEBUG."""
-    from datalint.config import ConfigError
-    from datalint.io import InputError
-    from datalint.rulebook import RuleFileError
-
     try:
         yield
-    except (InputError, ConfigError, RuleFileError, MissingExtra) as exc:
+    except DatalintError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         note = on_interrupt() if on_interrupt else ""
