@@ -29,7 +29,14 @@ import torch
 
 from datalint.calibrate.grpo import exact_match_reward, load_base, train_cohort
 from datalint.calibrate.probe import probe_nll
-from datalint.world import MAX_LEVEL, SUBJECTS, WorldCohort, draw_problem, make_cohort
+from datalint.world import (
+    MAX_LEVEL,
+    SUBJECTS,
+    WorldCohort,
+    draw_problem,
+    make_cohort,
+    make_cohorts,
+)
 
 KINDS = ("frontier", "known", "no_foothold", "scrambled")
 
@@ -85,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--probe-levels", type=int, nargs="+", default=list(range(1, MAX_LEVEL + 1)))
     ap.add_argument("--probe-per-cell", type=int, default=4)
+    ap.add_argument("--calibration", type=int, default=0, help="also run N make_cohorts() cohorts")
     ap.add_argument("--holdout", default="dsum", help="subject kept out of the cohorts")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -96,53 +104,63 @@ def main(argv: list[str] | None = None) -> int:
     before = probe_nll(base, tokenizer, probe_prompts, probe_answers)
     subjects = [s for s in SUBJECTS if s != args.holdout]
     rng = random.Random(args.seed)
+    planned = [
+        (kind, j, make_cohort(rng, f"{kind}-{j}", kind, subjects))
+        for kind in KINDS
+        for j in range(args.per_kind)
+    ]
+    # cohorts as the calibration experiment draws them (make_cohorts: mixed levels, ~10% scrambled)
+    planned += [
+        ("calibration", j, c)
+        for j, c in enumerate(make_cohorts(args.calibration, subjects, args.seed, prefix="cal"))
+    ]
     rows = []
     t0 = time.perf_counter()
-    for kind in KINDS:
-        for j in range(args.per_kind):
-            cohort = make_cohort(rng, f"{kind}-{j}", kind, subjects)
-            rates = pass_rates(base, tokenizer, cohort, samples=8, seed=args.seed + 500 + j)
-            lifts, p_lifts, setup, train = [], [], [], []
-            for s in range(args.seeds):
-                run = train_cohort(
-                    args.model,
-                    [p.prompt for p in cohort.problems],
-                    exact_match_reward(cohort.answers()),
-                    steps=args.steps,
-                    lr=args.lr,
-                    seed=s,
-                )
-                after = probe_nll(run.model, tokenizer, probe_prompts, probe_answers)
-                lifts.append(before.nll - after.nll)
-                p_lifts.append(after.p_gold - before.p_gold)
-                setup.append(run.setup_seconds)
-                train.append(run.train_seconds)
-            row = {
-                "cohort": cohort.id,
-                "kind": kind,
-                "subject": cohort.problems[0].subject,
-                "levels": [p.level for p in cohort.problems],
-                "pass_rates": rates,
-                "disagreement": sum(0 < r < 1 for r in rates) / len(rates),
-                "mean_p1p": sum(r * (1 - r) for r in rates) / len(rates),
-                "nll_lift_per_seed": [round(x, 5) for x in lifts],
-                "nll_lift": statistics.fmean(lifts),
-                "p_gold_lift": statistics.fmean(p_lifts),
-                "setup_seconds": statistics.fmean(setup),
-                "train_seconds": statistics.fmean(train),
-            }
-            rows.append(row)
-            print(
-                f"{cohort.id:14s} {row['subject']:4s} rates={rates} "
-                f"lift={row['nll_lift']:+.4f} seeds={row['nll_lift_per_seed']}",
-                file=sys.stderr,
-                flush=True,
+    for kind, j, cohort in planned:
+        rates = pass_rates(base, tokenizer, cohort, samples=8, seed=args.seed + 500 + j)
+        lifts, p_lifts, setup, train = [], [], [], []
+        for s in range(args.seeds):
+            run = train_cohort(
+                args.model,
+                [p.prompt for p in cohort.problems],
+                exact_match_reward(cohort.answers()),
+                steps=args.steps,
+                lr=args.lr,
+                seed=s,
             )
+            after = probe_nll(run.model, tokenizer, probe_prompts, probe_answers)
+            lifts.append(before.nll - after.nll)
+            p_lifts.append(after.p_gold - before.p_gold)
+            setup.append(run.setup_seconds)
+            train.append(run.train_seconds)
+        row = {
+            "cohort": cohort.id,
+            "kind": kind,
+            "scrambled": cohort.scrambled,
+            "subject": cohort.problems[0].subject,
+            "levels": [p.level for p in cohort.problems],
+            "pass_rates": rates,
+            "disagreement": sum(0 < r < 1 for r in rates) / len(rates),
+            "mean_p1p": sum(r * (1 - r) for r in rates) / len(rates),
+            "nll_lift_per_seed": [round(x, 5) for x in lifts],
+            "nll_lift": statistics.fmean(lifts),
+            "p_gold_lift": statistics.fmean(p_lifts),
+            "setup_seconds": statistics.fmean(setup),
+            "train_seconds": statistics.fmean(train),
+        }
+        rows.append(row)
+        print(
+            f"{cohort.id:14s} {row['subject']:4s} rates={rates} "
+            f"lift={row['nll_lift']:+.4f} seeds={row['nll_lift_per_seed']}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def kind_mean(kind: str, key: str) -> float:
         return statistics.fmean(r[key] for r in rows if r["kind"] == kind)
 
-    unscrambled = [r for r in rows if r["kind"] != "scrambled"]
+    unscrambled = [r for r in rows if r["kind"] in KINDS and not r["scrambled"]]
+    calibration = [r for r in rows if r["kind"] == "calibration"]
     seed_pairs = [r["nll_lift_per_seed"][:2] for r in rows] if args.seeds >= 2 else []
     result = {
         "command": "python scripts/check_world.py " + " ".join(argv or sys.argv[1:]),
@@ -165,6 +183,16 @@ def main(argv: list[str] | None = None) -> int:
         "corr_disagreement_lift_all": pearson(
             [r["disagreement"] for r in rows], [r["nll_lift"] for r in rows]
         ),
+        "calibration_cohorts": len(calibration),
+        "corr_disagreement_lift_calibration": pearson(
+            [r["disagreement"] for r in calibration], [r["nll_lift"] for r in calibration]
+        ),
+        "corr_mean_p1p_lift_calibration": pearson(
+            [r["mean_p1p"] for r in calibration], [r["nll_lift"] for r in calibration]
+        ),
+        "mean_nll_lift_calibration": statistics.fmean(r["nll_lift"] for r in calibration)
+        if calibration
+        else None,
         "seed_agreement": pearson([p[0] for p in seed_pairs], [p[1] for p in seed_pairs])
         if seed_pairs
         else None,
