@@ -293,20 +293,29 @@ def _to_rollout(r: dict[str, Any]) -> Rollout:
     )
 
 
+class ProblemCollector(Gate):
+    """A gate with no rules that keeps one line per unreadable record, for auxiliary files
+    (a probe set, the input of ``datalint rollout``) whose problems ``check`` reports in full."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+        self.problems: list[str] = []
+
+    def observe(  # type: ignore[override]
+        self, feature: str, value: Any, source: Source, *, cohort: str | None = None, **context: Any
+    ) -> None:
+        if feature == "data_records":
+            self.problems.append(f"{source}: file holds no records")
+        elif value:
+            self.problems.append(f"{source}: {context.get('detail', feature)}")
+
+
 def read_items_quietly(path: str) -> list[Item]:
     """Read a small auxiliary file (a probe set): valid items only; problems raise InputError."""
-    problems: list[str] = []
-
-    class _Collect(Gate):
-        def observe(self, feature, value, source, *, cohort=None, **context):  # type: ignore[override]
-            if feature == "data_records":
-                problems.append(f"{source}: file holds no records")
-            else:
-                problems.append(f"{source}: {context.get('detail', feature)}")
-
-    gate = _Collect(())
-    items = list(iter_items(discover_files([path]), gate))
-    if problems:
+    collector = ProblemCollector()
+    items = list(iter_items(discover_files([path]), collector))
+    if collector.problems:
+        problems = collector.problems
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
         raise InputError(problems[0] + more)
     return items

@@ -15,8 +15,8 @@ from typing import Any
 import click
 
 from datalint.cli.errors import fail, friendly_errors
-from datalint.engine import Gate
-from datalint.records import Item, Rollout, Source
+from datalint.cli.options import pick, sampling_options, sampling_params
+from datalint.records import Item, Rollout
 
 
 @click.command("rollout")
@@ -28,60 +28,9 @@ from datalint.records import Item, Rollout, Source
     type=click.Path(dir_okay=False),
     help="Rollouts file to write (JSONL; .gz compresses).",
 )
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    envvar="DATALINT_CONFIG",
-    help="Config file (datalint.toml or pyproject.toml); skips discovery.",
-)
-@click.option(
-    "--backend",
-    type=click.Choice(["transformers", "vllm"]),
-    default=None,
-    help="Policy backend that samples rollouts.  [default: transformers]",
-)
-@click.option(
-    "--model",
-    envvar="DATALINT_MODEL",
-    help="Local HF model directory.  [default: the shipped tiny policy]",
-)
-@click.option(
-    "--rollouts-per-item",
-    type=click.IntRange(1),
-    default=None,
-    help="Samples per problem.  [default: 8]",
-)
-@click.option(
-    "--temperature",
-    type=click.FloatRange(0.0),
-    default=None,
-    help="Sampling temperature.  [default: 1.0]",
-)
-@click.option(
-    "--max-new-tokens",
-    type=click.IntRange(1),
-    default=None,
-    help="Completion length cap.  [default: 256]",
-)
-@click.option("--seed", type=int, default=None, help="Sampling seed.  [default: 0]")
-@click.option("--no-cache", is_flag=True, help="Do not read or write the rollout cache.")
-@click.option(
-    "--cache-dir",
-    type=click.Path(file_okay=False),
-    envvar="DATALINT_CACHE_DIR",
-    help="Rollout cache folder.  [default: the user cache dir]",
-)
+@sampling_options
 @click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
-def rollout_command(
-    paths: tuple[str, ...],
-    output: str,
-    config_path: str | None,
-    no_cache: bool,
-    cache_dir: str | None,
-    quiet: bool,
-    **flags: Any,
-) -> None:
+def rollout_command(paths: tuple[str, ...], output: str, quiet: bool, **flags: Any) -> None:
     """Sample rollouts for every item of the data files and write them to OUTPUT.
 
     Each line of OUTPUT holds one item's id, file and line, prompt hash and rollouts (completion,
@@ -89,28 +38,15 @@ def rollout_command(
     without torch.
     """
     with friendly_errors(on_interrupt=lambda: "every finished rollout is kept in the cache"):
-        _run(paths, output, config_path, not no_cache, cache_dir, quiet, flags)
+        _run(paths, output, quiet, flags)
 
 
-def _run(
-    paths: tuple[str, ...],
-    output: str,
-    config_path: str | None,
-    use_cache: bool,
-    cache_dir: str | None,
-    quiet: bool,
-    flags: dict[str, Any],
-) -> None:
+def _run(paths: tuple[str, ...], output: str, quiet: bool, flags: dict[str, Any]) -> None:
     from datalint.config import load_config
-    from datalint.rollout.base import SamplingParams
     from datalint.rollout.stage import RolloutStats, obtain_rollouts
     from datalint.rulebook import load_rules
 
-    config = load_config(config_path, load_rules())
-
-    def pick(flag: str, key: str, default: Any) -> Any:
-        value = flags.get(flag)
-        return value if value is not None else config.get(key, default)
+    config = load_config(flags["config_path"], load_rules())
 
     def note(message: str) -> None:
         if not quiet:
@@ -119,14 +55,9 @@ def _run(
     items = load_items(list(paths), note)
     if not items:
         fail("no valid items to sample")
-    backend = pick("backend", "backend", "transformers")
-    model = pick("model", "model", None)
-    params = SamplingParams(
-        n=pick("rollouts_per_item", "rollouts-per-item", 8),
-        temperature=float(pick("temperature", "temperature", 1.0)),
-        max_new_tokens=pick("max_new_tokens", "max-new-tokens", 256),
-        seed=pick("seed", "seed", 0),
-    )
+    backend = pick(flags, config, "backend")
+    model = pick(flags, config, "model")
+    params = sampling_params(flags, config)
     stats = RolloutStats()
     rollouts = obtain_rollouts(
         items,
@@ -134,8 +65,8 @@ def _run(
         model=model,
         params=params,
         rollouts_file=None,
-        cache_dir=cache_dir,
-        use_cache=use_cache,
+        cache_dir=flags["cache_dir"],
+        use_cache=not flags["no_cache"],
         progress=True,
         stats=stats,
     )
@@ -154,26 +85,10 @@ def _run(
     )
 
 
-class _ProblemCounter(Gate):
-    """Counts records the loader could not read; ``datalint check`` reports them in full."""
-
-    def __init__(self) -> None:
-        super().__init__(())
-        self.problems: list[str] = []
-
-    def observe(  # type: ignore[override]
-        self, feature: str, value: Any, source: Source, *, cohort: str | None = None, **context: Any
-    ) -> None:
-        if feature == "data_records":
-            self.problems.append(f"{source}: file holds no records")
-        elif value:
-            self.problems.append(f"{source}: {context.get('detail', feature)}")
-
-
 def load_items(paths: list[str], note: Any) -> list[Item]:
-    from datalint.io import discover_files, iter_items
+    from datalint.io import ProblemCollector, discover_files, iter_items
 
-    counter = _ProblemCounter()
+    counter = ProblemCollector()
     items = list(iter_items(discover_files(paths), counter))
     if counter.problems:
         more = f" (first: {counter.problems[0]})"
