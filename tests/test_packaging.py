@@ -17,23 +17,16 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def core_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "build",
-            "--wheel",
-            "--no-isolation",
-            "--outdir",
-            str(out),
-            str(REPO),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    (wheel,) = out.glob("datalint-*.whl")
+    build = [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out)]
+    subprocess.run([*build, str(REPO)], check=True, capture_output=True)
+    (built,) = out.glob("datalint-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def core_venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = tmp_path_factory.mktemp("venv") / "v"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     proc = subprocess.run(
@@ -43,22 +36,7 @@ def core_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return venv
 
 
-def test_wheel_ships_rules_and_pretrained(tmp_path: Path) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "build",
-            "--wheel",
-            "--no-isolation",
-            "--outdir",
-            str(tmp_path),
-            str(REPO),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    (wheel,) = tmp_path.glob("datalint-*.whl")
+def test_wheel_ships_rules_and_pretrained(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     shipped_rules = sorted(p.name for p in (REPO / "rules").glob("*.toml"))
     packaged = sorted(Path(n).name for n in names if n.startswith("datalint/_data/rules/"))
@@ -114,3 +92,41 @@ def test_core_install_has_no_torch_and_lints_replayed_rollouts(
     assert "skipped" in proc.stderr and "datalint[hf]" in proc.stderr
     proc = run(core_venv, "check", str(bare), "--require-model", cwd=tmp_path)
     assert proc.returncode == 2 and "datalint[hf]" in proc.stderr
+
+
+def test_core_install_replays_a_rollouts_file_to_the_live_features(
+    core_venv: Path, tmp_path: Path
+) -> None:
+    """The GPU-box step (`datalint rollout`, with torch) then CI (`check --rollouts`, core only)."""
+    data = tmp_path / "d.jsonl"
+    lines = (REPO / "examples" / "vendor.jsonl").read_text().splitlines()[:16]
+    data.write_text("\n".join(lines) + "\n")
+    dev = [sys.executable, "-m", "datalint"]
+    common = ["--cache-dir", str(tmp_path / "cache"), "--max-new-tokens", "8"]
+    made = subprocess.run(
+        [*dev, "rollout", str(data), "-o", str(tmp_path / "r.jsonl"), *common],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert made.returncode == 0, made.stderr
+    live = subprocess.run(
+        [*dev, "check", str(data), "--format", "json", *common],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    replayed = run(
+        core_venv,
+        "check",
+        str(data),
+        "--format",
+        "json",
+        "--rollouts",
+        str(tmp_path / "r.jsonl"),
+        cwd=tmp_path,
+    )
+    assert replayed.returncode == live.returncode, replayed.stderr
+    live_cohorts = json.loads(live.stdout)["cohorts"]
+    assert json.loads(replayed.stdout)["cohorts"] == live_cohorts
+    assert all(c["features"]["mean_logprob"] is not None for c in live_cohorts)
