@@ -13,10 +13,10 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 OUT=${OUT:-build/predictor}
 N_COHORTS=${N_COHORTS:-400}
-SWEEP=${SWEEP:-pretrained/grpo-sweep.json}  # from scripts/sweep_grpo.py (lr 3e-5,1e-4,3e-4)
+SWEEP=${SWEEP:-pretrained/grpo-sweep.json}  # how LR and STEPS were chosen (goes in the card)
 SEEDS=${SEEDS:-3}
 STEPS=${STEPS:-8}
-LR=${LR:-3e-5}  # scripts/sweep_grpo.py: highest seed agreement (0.88); 1e-4 and 3e-4 made the lift negative
+LR=${LR:-2e-5}  # see pretrained/grpo-sweep.json: 5e-5 and up make frontier lift negative
 WORKERS=${WORKERS:-2}
 PROBE=${PROBE:-examples/probe.jsonl}
 MODEL=${MODEL:-}  # base policy directory; empty = the shipped tiny policy
