@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from datalint.cohorts import make_cohorts
 from datalint.engine import Gate
 from datalint.extras import MissingExtra
 from datalint.findings import CohortReport, Report, Summary
@@ -167,43 +166,30 @@ def _model_stages(
     predictor: LiftPredictor,
     notify: Notify,
 ) -> _ModelResult:
-    from datalint.reward_stage import evaluate_cohorts
+    from datalint.measure import measure_cohorts
     from datalint.rollout.base import SamplingParams
-    from datalint.rollout.stage import obtain_rollouts
 
-    cohorts = make_cohorts(items, opts.cohort_size)
-    ordered = [it for c in cohorts for it in c.items]
     params = SamplingParams(
         n=opts.rollouts_per_item,
         temperature=opts.temperature,
         max_new_tokens=opts.max_new_tokens,
         seed=opts.seed,
     )
-    rollouts = obtain_rollouts(
-        ordered,
-        backend_name=opts.backend,
-        model=opts.model,
+    measured = measure_cohorts(
+        items,
+        cohort_size=opts.cohort_size,
         params=params,
+        backend=opts.backend,
+        model=opts.model,
         rollouts_file=opts.rollouts_file,
         cache_dir=opts.cache_dir,
         use_cache=opts.use_cache,
         progress=opts.progress,
-    )
-    by_item = {id(it): r for it, r in zip(ordered, rollouts, strict=True)}
-    per_cohort = [[by_item[id(it)] for it in c.items] for c in cohorts]
-
-    similarity: dict[str, float] | None = None
-    similarity_name: str | None = None
-    if probe_items:
-        similarity, similarity_name = _similarity(cohorts, probe_items)
-
-    reports = evaluate_cohorts(
-        cohorts,
-        per_cohort,
-        gate,
-        similarity=similarity,
+        probe_items=probe_items,
         default_verifier=opts.default_verifier,
+        gate=gate,
     )
+    cohorts, reports = measured.cohorts, measured.reports
     predictions = predictor.predict([r.features for r in reports])
     for report, cohort, lift in zip(reports, cohorts, predictions, strict=True):
         report.predicted_lift = float(lift)
@@ -212,7 +198,7 @@ def _model_stages(
     lift_score = predictor.dataset_lift_score(predictions, [len(c.items) for c in cohorts])
     if predictor.is_fallback:
         notify(f"no lift predictor found; scoring with {predictor.name}")
-    return _ModelResult(reports, predictor.name, similarity_name, lift_score)
+    return _ModelResult(reports, predictor.name, measured.similarity_method, lift_score)
 
 
 def _load_predictor(path: str | None) -> LiftPredictor:
@@ -220,12 +206,3 @@ def _load_predictor(path: str | None) -> LiftPredictor:
     from datalint.predict import LiftPredictor
 
     return LiftPredictor.load(path)
-
-
-def _similarity(cohorts, probe_items):  # type: ignore[no-untyped-def]
-    from datalint.similarity import cohort_similarities
-
-    return cohort_similarities(
-        {c.id: [it.prompt_text for it in c.items] for c in cohorts},
-        [it.prompt_text for it in probe_items],
-    )

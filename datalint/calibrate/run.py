@@ -33,7 +33,7 @@ class CalibrateOptions:
     store: str
     model: str | None = None
     steps: int = 8
-    lr: float = 5e-5
+    lr: float = 2e-5  # the documented sweep: pretrained/grpo-sweep.json
     seeds: int = 3
     cohort_size: int = 4
     workers: int = 2
@@ -140,41 +140,31 @@ def majority_subject(cohort: Cohort) -> str | None:
 def measure_features(
     items: list[Item], probe_items: list[Item], opts: CalibrateOptions, model_dir: str
 ) -> list[CohortMeasure]:
-    """The cohorts' features through the very stages ``check`` runs (see pipeline._model_stages)."""
-    from datalint.cohorts import make_cohorts
+    """The cohorts' features through ``measure_cohorts``, the very function ``check`` calls."""
     from datalint.engine import Gate
-    from datalint.reward_stage import evaluate_cohorts
+    from datalint.measure import measure_cohorts
     from datalint.rollout.base import SamplingParams
-    from datalint.rollout.stage import obtain_rollouts
-    from datalint.similarity import cohort_similarities
 
-    cohorts = make_cohorts(items, opts.cohort_size)
-    ordered = [it for c in cohorts for it in c.items]
-    params = SamplingParams(
-        n=opts.feature_rollouts,
-        temperature=opts.temperature,
-        max_new_tokens=opts.feature_max_new_tokens,
-        seed=opts.feature_seed,
-    )
-    rollouts = obtain_rollouts(
-        ordered,
-        backend_name=opts.backend,
+    measured = measure_cohorts(
+        items,
+        cohort_size=opts.cohort_size,
+        params=SamplingParams(
+            n=opts.feature_rollouts,
+            temperature=opts.temperature,
+            max_new_tokens=opts.feature_max_new_tokens,
+            seed=opts.feature_seed,
+        ),
+        backend=opts.backend,
         model=model_dir,
-        params=params,
         rollouts_file=None,
         cache_dir=opts.cache_dir,
         use_cache=opts.use_cache,
         progress=opts.progress,
+        probe_items=probe_items,
+        default_verifier=opts.default_verifier,
+        gate=Gate(()),
     )
-    by_item = {id(it): r for it, r in zip(ordered, rollouts, strict=True)}
-    per_cohort = [[by_item[id(it)] for it in c.items] for c in cohorts]
-    similarity, _ = cohort_similarities(
-        {c.id: [it.prompt_text for it in c.items] for c in cohorts},
-        [it.prompt_text for it in probe_items],
-    )
-    reports = evaluate_cohorts(
-        cohorts, per_cohort, Gate(()), similarity=similarity, default_verifier=opts.default_verifier
-    )
+    cohorts, reports = measured.cohorts, measured.reports
     return [
         CohortMeasure(c, r, items_hash(c.items), majority_subject(c))
         for c, r in zip(cohorts, reports, strict=True)
