@@ -96,3 +96,9 @@ def test_rule_codes_and_names_are_unique_and_documented() -> None:
 def test_every_family_has_rules() -> None:
     families = {r.family for r in load_rules()}
     assert {"S", "D", "RW", "T", "P"} <= families
+
+
+def test_readme_rule_table_lists_every_rule() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    missing = [r.code for r in load_rules() if f"| {r.code} | {r.name} |" not in readme]
+    assert not missing, f"README rule table lacks {missing}"
