@@ -124,6 +124,14 @@ def test_statistics_counts_per_rule(tmp_path: Path) -> None:
     assert [(s["code"], s["count"]) for s in stats] == [("S001", 2)]
 
 
+def test_show_features_prints_all_23_in_rich(worked_example: Path) -> None:
+    result = invoke(str(worked_example), "--no-cache", "--show-features")
+    table = result.stdout[result.stdout.index("Cohort features") :]
+    assert all(name in table for name in FEATURE_NAMES)
+    plain = invoke(str(worked_example), "--no-cache")
+    assert "Cohort features" not in plain.stdout and "adv_std" in plain.stdout
+
+
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1"}
     return subprocess.run(

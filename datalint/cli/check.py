@@ -76,6 +76,11 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
     "-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the report here."
 )
 @click.option("--statistics", is_flag=True, help="Show counts per rule.")
+@click.option(
+    "--show-features",
+    is_flag=True,
+    help="rich format: print all 23 features of every cohort (json always has them).",
+)
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when the check fails.")
 @click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
 def check_command(paths: tuple[str, ...], exit_zero: bool, **flags: Any) -> None:
@@ -142,13 +147,15 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
 
     render = get_renderer(flags["fmt"])
     rules_by_code = {r.code: r for r in rules}
-    statistics = flags["statistics"]
+    options: dict[str, Any] = {"statistics": flags["statistics"]}
+    if flags["show_features"] and flags["fmt"] == "rich":
+        options["features"] = True
     if flags["output"]:
         try:
             with open(flags["output"], "w", encoding="utf-8") as out:
-                render(report, rules_by_code, out, statistics=statistics)
+                render(report, rules_by_code, out, **options)
         except OSError as exc:
             fail(f"{flags['output']}: cannot write report: {exc.strerror or exc}")
     else:
-        render(report, rules_by_code, sys.stdout, statistics=statistics)
+        render(report, rules_by_code, sys.stdout, **options)
     return EXIT_PASS if report.summary.passed else EXIT_FAIL

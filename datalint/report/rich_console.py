@@ -71,12 +71,16 @@ def render(
     *,
     statistics: bool = False,
     color: bool | None = None,
+    features: bool = False,
 ) -> None:
     console = make_console(out, color)
     _print_findings(console, report.findings)
     if report.cohorts:
         console.print()
         console.print(cohort_table(report.cohorts, console.width))
+        if features:
+            for table in feature_tables(report.cohorts, console.width):
+                console.print(table)
     if statistics and report.findings:
         console.print()
         console.print(statistics_table(report.findings))
@@ -181,6 +185,26 @@ def cohort_table(cohorts: list[CohortReport], width: int = NON_TTY_WIDTH) -> Tab
     rest = len(cohorts) - MAX_COHORT_ROWS
     note = Text(f"... and {rest} more cohorts (--format json lists them all)", style="dim")
     return Group(table, note)
+
+
+def feature_tables(cohorts: list[CohortReport], width: int = NON_TTY_WIDTH) -> list[Table]:
+    """All 23 features of every cohort: one row per feature, cohorts side by side in as many
+    blocks as the width needs (the cohort table above shows only the headline ones)."""
+    from datalint.features_names import FEATURE_NAMES
+
+    name_width, cell_width = max(len(n) for n in FEATURE_NAMES), 12
+    per_block = max(1, (width - name_width - 4) // (cell_width + 3))
+    tables = []
+    for start in range(0, len(cohorts), per_block):
+        block = cohorts[start : start + per_block]
+        table = Table(box=box.SIMPLE_HEAD, title="Cohort features" if start == 0 else None)
+        table.add_column("feature", no_wrap=True)
+        for cohort in block:
+            table.add_column(Text(cohort.id), justify="right", max_width=cell_width)
+        for name in FEATURE_NAMES:
+            table.add_row(name, *(fmt_number(c.features.get(name)) for c in block))
+        tables.append(table)
+    return tables
 
 
 def statistics_table(findings: list[Finding]) -> Table:
