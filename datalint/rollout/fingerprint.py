@@ -77,3 +77,18 @@ def _memoised_sha256(path: Path, memo: HashMemo | None) -> str:
     if memo is not None:
         memo.put_hash(*key, digest)
     return digest
+
+
+class FingerprintedModel:
+    """For backends over a local model directory: the fingerprint, computed once per backend."""
+
+    name: str
+    model_dir: str
+    hash_memo: HashMemo | None
+    _fingerprint: str | None = None
+
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            digest = fingerprint_model(self.model_dir, self.hash_memo)
+            self._fingerprint = f"{self.name}:{digest}"
+        return self._fingerprint

@@ -14,12 +14,12 @@ from datalint.rollout.base import (
     sample_seed,
     warn_no_room,
 )
-from datalint.rollout.fingerprint import HashMemo, fingerprint_model
+from datalint.rollout.fingerprint import FingerprintedModel, HashMemo
 
 DEFAULT_BATCH_ROWS = 256
 
 
-class TransformersBackend:
+class TransformersBackend(FingerprintedModel):
     """Samples with a local HF causal LM directory; torch and the model load on first use."""
 
     name = "transformers"
@@ -36,15 +36,8 @@ class TransformersBackend:
         self.device_name = device
         self.batch_rows = batch_rows
         self.hash_memo = hash_memo
-        self._fingerprint: str | None = None
         self._model: Any = None
         self._tokenizer: Any = None
-
-    def fingerprint(self) -> str:
-        if self._fingerprint is None:
-            digest = fingerprint_model(self.model_dir, self.hash_memo)
-            self._fingerprint = f"{self.name}:{digest}"
-        return self._fingerprint
 
     @property
     def tokenizer(self) -> Any:

@@ -18,7 +18,7 @@ from typing import Any
 from datalint.extras import MissingExtra
 from datalint.records import Item, Rollout
 from datalint.rollout.base import SamplingParams, empty_rollout, render_prompt, warn_no_room
-from datalint.rollout.fingerprint import HashMemo, fingerprint_model
+from datalint.rollout.fingerprint import FingerprintedModel, HashMemo
 
 DEFAULT_TOP_LOGPROBS = 20
 
@@ -35,7 +35,7 @@ def topk_entropy(logprobs: list[float]) -> float:
     return known - rest * math.log(rest) if rest > 1e-12 else known
 
 
-class VllmBackend:
+class VllmBackend(FingerprintedModel):
     name = "vllm"
     chunk_rows = 4096  # vLLM schedules its own batches; bigger calls keep it busy
 
@@ -51,14 +51,7 @@ class VllmBackend:
         self.top_logprobs = top_logprobs
         self.hash_memo = hash_memo
         self.llm_options = llm_options
-        self._fingerprint: str | None = None
         self._llm: Any = None
-
-    def fingerprint(self) -> str:
-        if self._fingerprint is None:
-            digest = fingerprint_model(self.model_dir, self.hash_memo)
-            self._fingerprint = f"{self.name}:{digest}"
-        return self._fingerprint
 
     def _load(self) -> Any:
         if self._llm is None:
