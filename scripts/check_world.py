@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout
 
 import torch
+from train_tiny_policy import sampled_pass_rates  # scripts/ is sys.path[0] when run as a script
 
 from datalint.calibrate.grpo import exact_match_reward, load_base, train_cohort
 from datalint.calibrate.probe import probe_nll
@@ -55,24 +56,8 @@ def probe_set(
 def pass_rates(model, tokenizer, cohort: WorldCohort, samples: int, seed: int) -> list[float]:
     """Share of ``samples`` attempts at temperature 1 matching the cohort's claimed answers."""
     torch.manual_seed(seed)
-    enc = tokenizer([p.prompt for p in cohort.problems], return_tensors="pt", padding=True)
-    out = model.generate(
-        **enc,
-        do_sample=True,
-        temperature=1.0,
-        top_k=0,
-        top_p=1.0,
-        num_return_sequences=samples,
-        max_new_tokens=8,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    texts = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
-    answers = cohort.answers()
-    return [
-        sum(texts[i * samples + k].strip() == a for k in range(samples)) / samples
-        for i, a in enumerate(answers)
-    ]
+    prompts = [p.prompt for p in cohort.problems]
+    return sampled_pass_rates(model, tokenizer, prompts, cohort.answers(), samples)
 
 
 def pearson(xs: list[float], ys: list[float]) -> float:

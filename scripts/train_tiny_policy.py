@@ -103,6 +103,30 @@ def make_batch(
 
 
 @torch.no_grad()
+def sampled_pass_rates(
+    model, tokenizer, prompts: list[str], answers: list[str], samples: int
+) -> list[float]:
+    """Share of ``samples`` attempts per prompt, at temperature 1, that give the answer exactly."""
+    enc = tokenizer(prompts, return_tensors="pt", padding=True)
+    out = model.generate(
+        **enc,
+        do_sample=True,
+        temperature=1.0,
+        top_k=0,
+        top_p=1.0,
+        num_return_sequences=samples,
+        max_new_tokens=8,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    texts = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+    return [
+        sum(texts[i * samples + k].strip() == a for k in range(samples)) / samples
+        for i, a in enumerate(answers)
+    ]
+
+
+@torch.no_grad()
 def sampled_accuracy(model, tokenizer, seed: int, per_cell: int, samples: int) -> dict:
     """Pass rate at temperature 1 per subject and level, and the share of split problems."""
     rng = random.Random(seed)
@@ -112,25 +136,8 @@ def sampled_accuracy(model, tokenizer, seed: int, per_cell: int, samples: int) -
         table[subject] = {}
         for level in range(1, MAX_LEVEL + 1):
             problems = [draw_problem(rng, subject, level) for _ in range(per_cell)]
-            enc = tokenizer([p.prompt for p in problems], return_tensors="pt", padding=True)
-            out = model.generate(
-                **enc,
-                do_sample=True,
-                temperature=1.0,
-                top_k=0,
-                top_p=1.0,
-                num_return_sequences=samples,
-                max_new_tokens=8,
-                pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-            )
-            texts = tokenizer.batch_decode(
-                out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True
-            )
-            rates = [
-                sum(texts[i * samples + k] == p.answer for k in range(samples)) / samples
-                for i, p in enumerate(problems)
-            ]
+            prompts, answers = [p.prompt for p in problems], [p.answer for p in problems]
+            rates = sampled_pass_rates(model, tokenizer, prompts, answers, samples)
             table[subject][str(level)] = {
                 "pass_rate": round(sum(rates) / len(rates), 3),
                 "always": round(sum(r == 1 for r in rates) / len(rates), 3),

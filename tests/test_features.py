@@ -7,20 +7,10 @@ import math
 import pytest
 
 from datalint.features import Group, compute_cohort_features, group_advantages, item_diagnostics
-from datalint.features_names import FEATURE_NAMES
+from datalint.features_names import FAMILIARITY_FEATURES, FEATURE_NAMES
 from datalint.records import Item, Rollout, Source
 
-LOGPROB_FEATURES = (
-    "mean_logprob",
-    "surprisal_mean",
-    "entropy_mean",
-    "logprob_p10",
-    "logprob_p50",
-    "logprob_p90",
-    "confidence_slope",
-    "redundancy_mean",
-    "min_logprob_mean",
-)
+LOGPROB_FEATURES = FAMILIARITY_FEATURES
 
 
 def rewards_only(*groups: list[float]) -> list[Group]:
