@@ -161,15 +161,11 @@ def fit_command(
     """Fit the lift predictor (monotone xgboost) on STORE and export it to ONNX with its card."""
     with friendly_errors():
         try:
-            from datalint.calibrate.dataset import Label, load_calibration_set
-            from datalint.calibrate.evaluate import evaluate
+            from datalint.calibrate.dataset import Label
             from datalint.calibrate.fit import card_path, fit_predictor
             from datalint.calibrate.report import print_validation
-            from datalint.calibrate.store import CalibrationStore
 
-            with CalibrationStore(store_path) as store:
-                cset = load_calibration_set(store, settings_hash)
-            evaluation = evaluate(cset, folds=folds)
+            cset, evaluation = _load_and_evaluate(store_path, settings_hash, folds)
             print_validation(evaluation)
             command = build_command or "datalint " + " ".join(shlex.quote(a) for a in sys.argv[1:])
             sweep = json.loads(Path(sweep_path).read_text("utf-8")) if sweep_path else None
@@ -183,6 +179,17 @@ def fit_command(
     click.echo(card["verdict"])
 
 
+def _load_and_evaluate(store_path: str, settings_hash: str | None, folds: int) -> tuple[Any, Any]:
+    """The store's runs as a calibration set, and its cross-validated evaluation."""
+    from datalint.calibrate.dataset import load_calibration_set
+    from datalint.calibrate.evaluate import evaluate
+    from datalint.calibrate.store import CalibrationStore
+
+    with CalibrationStore(store_path) as store:
+        cset = load_calibration_set(store, settings_hash)
+    return cset, evaluate(cset, folds=folds)
+
+
 @click.command("evaluate")
 @click.argument("store_path", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False), help="JSON + PNG plots here.")
@@ -194,14 +201,9 @@ def evaluate_command(
     """Cross-validated evaluation of the predictor beside the free baselines, both labels."""
     with friendly_errors():
         try:
-            from datalint.calibrate.dataset import load_calibration_set
-            from datalint.calibrate.evaluate import evaluate
             from datalint.calibrate.report import print_evaluation, write_outputs
-            from datalint.calibrate.store import CalibrationStore
 
-            with CalibrationStore(store_path) as store:
-                cset = load_calibration_set(store, settings_hash)
-            evaluation = evaluate(cset, folds=folds)
+            _, evaluation = _load_and_evaluate(store_path, settings_hash, folds)
         except _store_errors() as exc:
             fail(str(exc))
         print_evaluation(evaluation)
