@@ -12,7 +12,7 @@ import gzip
 import json
 import os
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -39,6 +39,7 @@ class InputError(DatalintError):
 class FileStats:
     path: str
     n_records: int
+    skipped: str | None = None  # why the file was not read as data
 
 
 @cache
@@ -106,26 +107,21 @@ def iter_items(
 ) -> Iterator[Item]:
     """Stream every valid item from the given files; report each format problem to the gate."""
     for path in paths:
-        n_records = 0
-        for item in _iter_file(path, gate, max_line_bytes):
-            if item is not None:
-                n_records += 1
-                yield item
-            else:
-                n_records += 1
+        file_stats = yield from _iter_file(path, gate, max_line_bytes)
         if stats is not None:
-            stats.append(FileStats(path, n_records))
+            stats.append(file_stats)
 
 
-def _iter_file(path: str, gate: Gate, max_line_bytes: int) -> Iterator[Item | None]:
-    """Yield an Item per valid record and None per invalid one (counted, already reported)."""
+def _iter_file(path: str, gate: Gate, max_line_bytes: int) -> Generator[Item, None, FileStats]:
+    """Yield every valid item; count every record, valid or not (the invalid are reported)."""
     fh, is_gzip = _open_binary(path)
     lineno = 0
-    saw_record = False
+    n_records = 0
+    failed_read = False
     try:
         if not is_gzip and b"\x00" in _peek(fh, 8192):
             gate.observe("binary_file", 1, Source(path, 1), detail="contains NUL bytes")
-            return
+            return FileStats(path, 0, skipped="binary")
         lines = _iter_lines(fh, max_line_bytes)
         while True:
             try:
@@ -139,26 +135,44 @@ def _iter_file(path: str, gate: Gate, max_line_bytes: int) -> Iterator[Item | No
                     Source(path, lineno + 1),
                     detail=_read_error_detail(exc, is_gzip),
                 )
-                saw_record = True  # reported as unreadable, not as empty
+                failed_read = True
                 break
             lineno += 1
             src = Source(path, lineno)
             if too_long:
-                saw_record = True
+                n_records += 1
                 gate.observe("line_bytes", max_line_bytes + 1, src, limit=max_line_bytes)
-                yield None
                 continue
             if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
             if not raw.strip():
                 continue
-            saw_record = True
+            if n_records == 0 and _is_rollouts_header(raw):
+                return FileStats(path, 0, skipped=ROLLOUTS_FILE_NOTE)
+            n_records += 1
             item = parse_record(raw, src, gate)
-            yield item
+            if item is not None:
+                yield item
     finally:
         fh.close()
-    if not saw_record:
+    if n_records == 0 and not failed_read:
         gate.observe("data_records", 0, Source(path, 1))
+    return FileStats(path, n_records)
+
+
+ROLLOUTS_HEADER_KIND = "rollouts"
+ROLLOUTS_FILE_NOTE = "a rollouts file from `datalint rollout`, not data: pass it with --rollouts"
+
+
+def _is_rollouts_header(raw: bytes) -> bool:
+    """The first line of a `datalint rollout` file, which may sit beside the data it belongs to."""
+    if b'"datalint"' not in raw[:256]:
+        return False
+    try:
+        head = json.loads(raw)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(head, dict) and head.get("datalint") == ROLLOUTS_HEADER_KIND
 
 
 def _peek(fh: BinaryIO, n: int) -> bytes:

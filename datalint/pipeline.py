@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING
 from datalint.engine import Gate
 from datalint.extras import MissingExtra
 from datalint.findings import CohortReport, Report, Summary
-from datalint.io import DEFAULT_MAX_LINE_BYTES, FileStats, discover_files, iter_items
+from datalint.io import (
+    DEFAULT_MAX_LINE_BYTES,
+    ROLLOUTS_FILE_NOTE,
+    FileStats,
+    discover_files,
+    iter_items,
+)
 from datalint.records import Item
 from datalint.rulebook import Rule
 
@@ -79,6 +85,9 @@ def run_check(opts: CheckOptions, rules: tuple[Rule, ...], notify: Notify = _std
             retained.append(item)
     for check in static_checks:
         check.finish(gate)
+    for file_stats in stats:
+        if file_stats.skipped == ROLLOUTS_FILE_NOTE:
+            notify(f"skipped {file_stats.path}: {file_stats.skipped}")
 
     skipped: list[str] = []
     if opts.static_only:

@@ -181,3 +181,15 @@ def test_tiny_policy_run_gives_all_23_features_with_logprobs(example_runs) -> No
 def test_warm_rerun_gives_identical_report(example_runs) -> None:
     cold, warm, _ = example_runs
     assert warm == cold
+
+
+def test_a_rollouts_file_beside_the_data_is_skipped_not_linted(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    data = write(tmp_path / "data.jsonl", [record("1+1=", "2", "c", [1, 0, 1, 0])])
+    header = {"datalint": "rollouts", "version": 1, "backend": "transformers", "params": {}}
+    (tmp_path / "rollouts.jsonl").write_text(json.dumps(header) + '\n{"id": "x", "rollouts": []}\n')
+    result = invoke(str(tmp_path), "--no-cache", "--format", "json")
+    report = json.loads(result.stdout)
+    assert report["findings"] == [] or all(f["path"] == str(data) for f in report["findings"])
+    assert report["summary"]["n_items"] == 1
+    assert "rollouts.jsonl: a rollouts file" in result.stderr
