@@ -111,13 +111,15 @@ def run_check(opts: CheckOptions, rules: tuple[Rule, ...], notify: Notify = _std
     n_warnings = len(findings) - n_errors
     lift_score = result.lift_score
     below = opts.fail_under is not None and lift_score is not None and lift_score < opts.fail_under
+    if opts.fail_under is not None and lift_score is None:
+        notify("--fail-under not applied: no lift score without the model stages")
     summary = Summary(
         passed=n_errors == 0 and not below,
         n_files=len(stats),
         n_items=n_items,
         n_errors=n_errors,
         n_warnings=n_warnings,
-        lift_score=result.lift_score,
+        lift_score=lift_score,
         fail_under=opts.fail_under,
         predictor=result.predictor,
         similarity=result.similarity,

@@ -193,3 +193,11 @@ def test_a_rollouts_file_beside_the_data_is_skipped_not_linted(tmp_path: Path, m
     assert report["findings"] == [] or all(f["path"] == str(data) for f in report["findings"])
     assert report["summary"]["n_items"] == 1
     assert "rollouts.jsonl: a rollouts file" in result.stderr
+
+
+def test_fail_under_without_a_lift_score_says_it_was_not_applied(tmp_path: Path) -> None:
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"prompt": "1+1=", "answer": "2"}\n')
+    result = invoke(str(data), "--static-only", "--fail-under", "5")
+    assert result.exit_code == 0
+    assert "--fail-under not applied" in result.stderr
