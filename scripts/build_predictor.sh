@@ -6,7 +6,8 @@
 #   scripts/build_predictor.sh            # about 15 min of 2 cores; resumable: rerun after a kill
 #
 # Knobs (environment): N_COHORTS (400), SEEDS (3), STEPS (8), LR (chosen by
-# scripts/sweep_grpo.sh, see the card's grpo_settings), WORKERS (2), OUT (build/predictor).
+# scripts/sweep_grpo.py, see the card's grpo_sweep), WORKERS (2), OUT (build/predictor),
+# DOCS (docs/lift-predictor: where the evaluation tables and plots are published; empty = not).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,7 @@ WORKERS=${WORKERS:-2}
 PROBE=${PROBE:-examples/probe.jsonl}
 MODEL=${MODEL:-}  # base policy directory; empty = the shipped tiny policy
 PREDICTOR=${PREDICTOR:-pretrained/lift-predictor.onnx}
+DOCS=${DOCS-docs/lift-predictor}
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
 mkdir -p "$OUT"
@@ -34,4 +36,8 @@ mkdir -p "$OUT"
 "$PY" -m datalint fit "$OUT/store.sqlite" -o "$PREDICTOR" \
     ${SWEEP:+--sweep "$SWEEP"} \
     --build-command "N_COHORTS=$N_COHORTS SEEDS=$SEEDS STEPS=$STEPS LR=$LR scripts/build_predictor.sh"
+if [ -n "$DOCS" ]; then
+  mkdir -p "$DOCS"
+  cp "$OUT"/evaluation/* "$OUT/evaluation.txt" "$DOCS"/
+fi
 cat "$OUT/evaluation.txt"
