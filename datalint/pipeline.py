@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from datalint.engine import Gate
@@ -50,7 +50,6 @@ class CheckOptions:
     predictor: str | None = None
     fail_under: float | None = None
     progress: bool = False
-    notes: list[str] = field(default_factory=list)
 
 
 Notify = Callable[[str], None]
