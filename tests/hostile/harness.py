@@ -1,0 +1,140 @@
+"""Run the real CLI on hostile input, bounded in time and memory, and watch for side effects.
+
+Every attack in ``tests/hostile/`` goes through :func:`run_datalint`: a subprocess of
+``python -m datalint`` (or the console script) with a wall-clock limit, an address-space cap and
+its own HOME, cache and working directory inside the test's temp dir. :class:`Sentinel` is a
+directory outside that temp dir that an attack aims at; a test asserts it is unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_MEMORY_MB = 8192  # address space; torch + onnxruntime map a few GB before any work
+
+
+@dataclass(slots=True)
+class Outcome:
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+    peak_rss_mb: float
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def _limits(memory_mb: int):  # noqa: ANN202 - a preexec_fn
+    def apply() -> None:
+        cap = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        os.setsid()
+
+    return apply
+
+
+def run_datalint(
+    *args: str,
+    cwd: Path,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    memory_mb: int = DEFAULT_MEMORY_MB,
+    env: dict[str, str] | None = None,
+    module: bool = True,
+    stdin: str | None = None,
+) -> Outcome:
+    """``python -m datalint ARGS`` in ``cwd``; fails the test (TimeoutError) past ``timeout``."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    home = cwd / ".home"
+    home.mkdir(exist_ok=True)
+    full_env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "DATALINT_CACHE_DIR": str(cwd / ".cache"),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "NO_COLOR": "1",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        **(env or {}),
+    }
+    if module:
+        command = [sys.executable, "-m", "datalint", *args]
+    else:
+        command = [str(Path(sys.executable).with_name("datalint")), *args]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=full_env,
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=_limits(memory_mb),
+    )
+    try:
+        out, err = proc.communicate(stdin.encode() if stdin is not None else None, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        proc.communicate()
+        raise TimeoutError(f"datalint {' '.join(args)} ran past {timeout} s") from None
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return Outcome(
+        returncode=proc.returncode,
+        stdout=out.decode("utf-8", "replace"),
+        stderr=err.decode("utf-8", "replace"),
+        seconds=seconds,
+        # ru_maxrss of children is the max over all of them so far: a lower bound when this
+        # child's peak is below an earlier one, exact when it is the largest yet.
+        peak_rss_mb=max(after, before) / 1024,
+    )
+
+
+class Sentinel:
+    """A directory outside the test's temp dir, with a few files, that attacks aim at."""
+
+    def __init__(self) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="datalint-sentinel-"))
+        for name in ("keep.txt", "sub/also.txt"):
+            target = self.path / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(f"sentinel {name}\n")
+        self._digest = self.digest()
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        if not self.path.exists():
+            return "gone"
+        for p in sorted(self.path.rglob("*")):
+            h.update(str(p.relative_to(self.path)).encode())
+            if p.is_file():
+                h.update(p.read_bytes())
+        return h.hexdigest()
+
+    def unchanged(self) -> bool:
+        return self.digest() == self._digest
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def assert_clean_exit(outcome: Outcome, expected: int | tuple[int, ...]) -> None:
+    """The documented exit code, and never a traceback or an internal error."""
+    allowed = expected if isinstance(expected, tuple) else (expected,)
+    assert "Traceback" not in outcome.output, outcome.output[-3000:]
+    assert "internal error" not in outcome.stderr, outcome.stderr[-3000:]
+    assert outcome.returncode in allowed, (outcome.returncode, outcome.output[-3000:])
