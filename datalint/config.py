@@ -31,6 +31,7 @@ OPTION_TYPES: dict[str, tuple[type, ...]] = {
     "seed": (int,),
     "default-verifier": (str,),
     "predictor": (str,),
+    "trust-rollouts": (bool,),
     "rules": (dict,),
 }
 RULE_OVERRIDE_KEYS = ("level", *COMPARATORS)
@@ -97,8 +98,9 @@ def validate_options(table: dict[str, Any], rules: tuple[Rule, ...], *, where: s
         if key not in OPTION_TYPES:
             known = ", ".join(sorted(OPTION_TYPES))
             raise ConfigError(f"{where}{key}: unknown option (known: {known})")
-        if not isinstance(value, OPTION_TYPES[key]) or isinstance(value, bool):
-            raise ConfigError(f"{where}{key}: expected {_type_words(OPTION_TYPES[key])}")
+        expected = OPTION_TYPES[key]
+        if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
+            raise ConfigError(f"{where}{key}: expected {_type_words(expected)}")
         if key in ("select", "ignore", "extend-select"):
             for selector in value:
                 if not isinstance(selector, str):

@@ -50,6 +50,7 @@ class CalibrateOptions:
     use_cache: bool = True
     cache_dir: str | None = None
     progress: bool = False
+    trust_rollouts: bool = False  # replay rollouts inline in the data for the features
 
     def grpo_settings(self) -> dict[str, Any]:
         """Everything that changes a run's outcome besides cohort, seed, model and probe."""
@@ -65,6 +66,8 @@ class CalibrateOptions:
             "feature_max_new_tokens": self.feature_max_new_tokens,
             "feature_seed": self.feature_seed,
             "default_verifier": self.default_verifier,
+            # only when set, so that stores made before the option keep their settings hash
+            **({"trust_rollouts": True} if self.trust_rollouts else {}),
         }
 
     def training_seeds(self) -> list[int]:
@@ -163,6 +166,7 @@ def measure_features(
         probe_items=probe_items,
         default_verifier=opts.default_verifier,
         gate=Gate(()),
+        trust_rollouts=opts.trust_rollouts,
     )
     cohorts, reports = measured.cohorts, measured.reports
     return [
@@ -202,6 +206,11 @@ def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
     items = load_items(opts.paths)
     if not items:
         raise ValueError("no items in the data files")
+    n_inline = sum(1 for it in items if it.rollouts is not None)
+    if n_inline and not opts.trust_rollouts:
+        from datalint.rollout.trust import untrusted_rollouts_note
+
+        notify(untrusted_rollouts_note(n_inline))
     probe_items = read_items_quietly(opts.probe)
     if not probe_items:
         raise ValueError(f"{opts.probe}: the probe holds no items")

@@ -73,6 +73,11 @@ def _store_errors() -> tuple[type[Exception], ...]:
 )
 @click.option("--cache-dir", type=click.Path(), help="Rollout cache folder.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the rollout cache.")
+@click.option(
+    "--trust-rollouts",
+    is_flag=True,
+    help="Compute features from rollouts inline in the data (regraded) instead of sampling.",
+)
 def calibrate_command(
     paths: tuple[str, ...],
     probe: str,
@@ -91,6 +96,7 @@ def calibrate_command(
     trl_options: tuple[str, ...],
     cache_dir: str | None,
     no_cache: bool,
+    trust_rollouts: bool,
 ) -> None:
     """Measure real GRPO lift (probe NLL before - after) per cohort and seed into STORE.
 
@@ -124,6 +130,7 @@ def calibrate_command(
             use_cache=not no_cache,
             cache_dir=cache_dir,
             progress=is_interactive_stream(sys.stderr),
+            trust_rollouts=trust_rollouts,
         )
         try:
             summary = calibrate(opts, _note)

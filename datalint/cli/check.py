@@ -120,6 +120,7 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
         paths=list(paths),
         probe=pick(flags, config, "probe"),
         rollouts_file=flags["rollouts_file"],
+        trust_rollouts=bool(pick(flags, config, "trust_rollouts")),
         backend=pick(flags, config, "backend"),
         model=pick(flags, config, "model"),
         rollouts_per_item=params.n,

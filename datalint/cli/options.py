@@ -24,6 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "temperature": 1.0,
     "max_new_tokens": 256,
     "seed": 0,
+    "trust_rollouts": False,
 }
 
 _OPTIONS = (
@@ -64,6 +65,13 @@ _OPTIONS = (
         help="Completion length cap (also capped by the model's context).  [default: 256]",
     ),
     click.option("--seed", type=int, default=None, help="Sampling seed.  [default: 0]"),
+    click.option(
+        "--trust-rollouts",
+        is_flag=True,
+        default=None,
+        help="Replay rollouts inline in the data (they are the data's claims; rewards are "
+        "regraded either way).  [default: ignore them]",
+    ),
     click.option("--no-cache", is_flag=True, help="Do not read or write the rollout cache."),
     click.option(
         "--cache-dir",

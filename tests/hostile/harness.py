@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,7 @@ class Outcome:
         return self.stdout + self.stderr
 
 
-def _limits(memory_mb: int):  # noqa: ANN202 - a preexec_fn
+def _limits(memory_mb: int) -> Callable[[], None]:
     def apply() -> None:
         cap = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
