@@ -10,10 +10,10 @@ import types
 import pytest
 
 from datalint.extras import MissingExtra
+from datalint.grade import GradingError, get_verifier, grade, grade_items
+from datalint.grade.mcq import chosen_letter
+from datalint.grade.numeric import parse_number
 from datalint.records import Item, Rollout, Source
-from datalint.verify import GradingError, get_verifier, grade, grade_items
-from datalint.verify.mcq import chosen_letter
-from datalint.verify.numeric import parse_number
 
 
 def item(answer, verifier=None, line=1, **kw) -> Item:
@@ -175,7 +175,7 @@ def test_plugin_import_string(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_plugin_entry_point(monkeypatch: pytest.MonkeyPatch) -> None:
-    from datalint.verify import plugins
+    from datalint.grade import plugins
 
     class FakeEntryPoint:
         name = "always"

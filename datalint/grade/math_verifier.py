@@ -12,8 +12,8 @@ from functools import lru_cache
 from typing import Any
 
 from datalint.extras import MissingExtra
+from datalint.grade.base import GradingError
 from datalint.records import Item
-from datalint.verify.base import GradingError
 
 TIMEOUT_SECONDS = 5
 

@@ -6,8 +6,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from datalint.grade.registry import DEFAULT_VERIFIER, grade, verifier_name
 from datalint.records import Item, Rollout, Source
-from datalint.verify.registry import DEFAULT_VERIFIER, grade, verifier_name
 
 
 @dataclass(frozen=True, slots=True)

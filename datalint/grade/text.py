@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from datalint.grade.base import GradingError
 from datalint.records import Item
-from datalint.verify.base import GradingError
 
 _WHITESPACE = re.compile(r"\s+")
 

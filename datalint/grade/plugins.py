@@ -12,7 +12,7 @@ import importlib
 from collections.abc import Callable
 from importlib.metadata import entry_points
 
-from datalint.verify.base import GradingError
+from datalint.grade.base import GradingError
 
 ENTRY_POINT_GROUP = "datalint.verifiers"
 
