@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from datalint.engine import Gate
 from datalint.features import Group, compute_cohort_features, item_diagnostics
 from datalint.findings import CohortReport, ItemDiagnostic
-from datalint.records import Cohort, Rollout, Source
+from datalint.load.records import Cohort, Rollout, Source
 from datalint.verify import DEFAULT_VERIFIER, grade_items
 
 CohortRollouts = Sequence[Sequence[Rollout]]  # per item of a cohort, its rollouts

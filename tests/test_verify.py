@@ -9,7 +9,7 @@ import types
 import pytest
 
 from datalint.extras import MissingExtra
-from datalint.records import Item, Rollout, Source
+from datalint.load.records import Item, Rollout, Source
 from datalint.verify import GradingError, get_verifier, grade, grade_items
 from datalint.verify.mcq import chosen_letter
 from datalint.verify.numeric import parse_number

@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from datalint.records import Item, Rollout, Source
+from datalint.load.records import Item, Rollout, Source
 from datalint.verify.registry import DEFAULT_VERIFIER, grade, verifier_name
 
 

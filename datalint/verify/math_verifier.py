@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from datalint.extras import MissingExtra
-from datalint.records import Item
+from datalint.load.records import Item
 from datalint.verify.base import GradingError
 
 TIMEOUT_SECONDS = 5

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import string
 
-from datalint.records import Item
+from datalint.load.records import Item
 from datalint.verify.base import GradingError
 from datalint.verify.text import normalize_text
 

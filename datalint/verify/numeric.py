@@ -13,7 +13,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from datalint.records import Item
+from datalint.load.records import Item
 from datalint.verify.base import GradingError
 
 _NUMBER = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][-+]?\d+)?"

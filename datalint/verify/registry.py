@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from datalint.records import Item
+from datalint.load.records import Item
 from datalint.verify.base import GradingError, Verifier, as_reward
 from datalint.verify.mcq import mcq
 from datalint.verify.numeric import NumericVerifier

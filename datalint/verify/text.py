@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from datalint.records import Item
+from datalint.load.records import Item
 from datalint.verify.base import GradingError
 
 _WHITESPACE = re.compile(r"\s+")
