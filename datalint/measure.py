@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datalint.cohorts import make_cohorts
 from datalint.engine import Gate
 from datalint.findings import CohortReport
-from datalint.records import Cohort, Item
+from datalint.load.records import Cohort, Item
 from datalint.rollout.base import SamplingParams
 
 

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING
 from datalint.engine import Gate
 from datalint.extras import MissingExtra
 from datalint.findings import CohortReport, Report, Summary
-from datalint.io import (
+from datalint.load import (
     DEFAULT_MAX_LINE_BYTES,
     ROLLOUTS_FILE_NOTE,
     FileStats,
     discover_files,
     iter_items,
 )
-from datalint.records import Item
+from datalint.load.records import Item
 from datalint.rollout.trust import untrusted_rollouts_note
 from datalint.rulebook import Rule
 
@@ -62,7 +62,7 @@ def _stderr_note(message: str) -> None:
 
 
 def run_check(opts: CheckOptions, rules: tuple[Rule, ...], notify: Notify = _stderr_note) -> Report:
-    from datalint.io import read_items_quietly
+    from datalint.load import read_items_quietly
     from datalint.static.base import build_static_checks, skip_notes
 
     gate = Gate(rules)

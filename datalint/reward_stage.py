@@ -24,7 +24,7 @@ from datalint.engine import Gate
 from datalint.features import Group, compute_cohort_features, item_diagnostics
 from datalint.findings import CohortReport, ItemDiagnostic
 from datalint.grade import DEFAULT_VERIFIER, grade_items
-from datalint.records import Cohort, Rollout, Source
+from datalint.load.records import Cohort, Rollout, Source
 
 CohortRollouts = Sequence[Sequence[Rollout]]  # per item of a cohort, its rollouts
 _MAX_RANGES_SHOWN = 6

@@ -13,7 +13,7 @@ from datalint.extras import MissingExtra
 from datalint.grade import GradingError, get_verifier, grade, grade_items
 from datalint.grade.mcq import chosen_letter
 from datalint.grade.numeric import parse_number
-from datalint.records import Item, Rollout, Source
+from datalint.load.records import Item, Rollout, Source
 
 
 def item(answer, verifier=None, line=1, **kw) -> Item:

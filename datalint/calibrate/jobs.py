@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datalint.calibrate.store import RunKey
-from datalint.records import Item
+from datalint.load.records import Item
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from datalint.calibrate.jobs import GRPOJob, GRPOOutcome, init_worker, run_grpo_
 from datalint.calibrate.store import CalibrationStore, RunKey, RunRecord
 from datalint.extras import MissingExtra
 from datalint.findings import CohortReport
-from datalint.records import Cohort, Item
+from datalint.load.records import Cohort, Item
 
 Notify = Callable[[str], None]
 
@@ -127,7 +127,7 @@ def _importable(module: str) -> bool:
 
 def load_items(paths: list[str]) -> list[Item]:
     """Every item of the data files; a malformed line stops calibration with its file:line."""
-    from datalint.io import discover_files, read_items_quietly
+    from datalint.load import discover_files, read_items_quietly
 
     items: list[Item] = []
     for path in discover_files(paths):
@@ -198,7 +198,7 @@ def base_probe_score(
 
 def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
     _check_backend(opts)
-    from datalint.io import read_items_quietly
+    from datalint.load import read_items_quietly
     from datalint.rollout.base import render_prompt
     from datalint.rollout.fingerprint import fingerprint_model
 
@@ -317,6 +317,6 @@ def _tokenizer(model_dir: str) -> object:
 
 
 def _data_files(paths: list[str]) -> list[str]:
-    from datalint.io import discover_files
+    from datalint.load import discover_files
 
     return discover_files(paths)

@@ -103,7 +103,7 @@ def calibrate_command(
     Resumable: runs already in the store are skipped, so a killed calibration restarts where it
     stopped.
     """
-    from datalint.io import is_interactive_stream
+    from datalint.cli.terminal import is_interactive_stream
 
     options = _parse_trl_options(trl_options)
     if backend == "vllm":

@@ -95,8 +95,8 @@ def check_command(paths: tuple[str, ...], exit_zero: bool, **flags: Any) -> None
 
 
 def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
+    from datalint.cli.terminal import is_interactive_stream
     from datalint.config import check_selector, load_config, select_rules
-    from datalint.io import is_interactive_stream
     from datalint.pipeline import CheckOptions, run_check
     from datalint.report import get_renderer
     from datalint.rulebook import load_rules

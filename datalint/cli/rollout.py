@@ -16,7 +16,7 @@ import click
 
 from datalint.cli.errors import fail, friendly_errors
 from datalint.cli.options import pick, sampling_options, sampling_params
-from datalint.records import Item, Rollout
+from datalint.load.records import Item, Rollout
 
 
 @click.command("rollout")
@@ -91,7 +91,7 @@ def _run(paths: tuple[str, ...], output: str, quiet: bool, flags: dict[str, Any]
 
 
 def load_items(paths: list[str], note: Any) -> list[Item]:
-    from datalint.io import ProblemCollector, discover_files, iter_items
+    from datalint.load import ProblemCollector, discover_files, iter_items
 
     counter = ProblemCollector()
     items = list(iter_items(discover_files(paths), counter))

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from datalint.grade.registry import DEFAULT_VERIFIER, grade, verifier_name
-from datalint.records import Item, Rollout, Source
+from datalint.load.records import Item, Rollout, Source
 
 
 @dataclass(frozen=True, slots=True)

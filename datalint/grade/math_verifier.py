@@ -13,7 +13,7 @@ from typing import Any
 
 from datalint.extras import MissingExtra
 from datalint.grade.base import GradingError
-from datalint.records import Item
+from datalint.load.records import Item
 
 TIMEOUT_SECONDS = 5
 

@@ -14,7 +14,7 @@ import string
 
 from datalint.grade.base import GradingError
 from datalint.grade.text import normalize_text
-from datalint.records import Item
+from datalint.load.records import Item
 
 _ALONE = re.compile(r"\(?([A-Za-z])\)?[.:)]?")
 _MARKER = re.compile(

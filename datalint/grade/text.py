@@ -11,7 +11,7 @@ import re
 from functools import lru_cache
 
 from datalint.grade.base import GradingError
-from datalint.records import Item
+from datalint.load.records import Item
 
 _WHITESPACE = re.compile(r"\s+")
 

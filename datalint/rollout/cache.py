@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from datalint.records import Rollout
+from datalint.load.records import Rollout
 from datalint.rollout.base import prompt_hash, rollouts_from_json, rollouts_to_json
 
 CACHE_FILENAME = "rollouts.sqlite3"

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from datalint.io import ROLLOUTS_HEADER_KIND, InputError
-from datalint.records import Item, Rollout
+from datalint.load import ROLLOUTS_HEADER_KIND, InputError
+from datalint.load.records import Item, Rollout
 from datalint.rollout.base import prompt_hash, rollout_from_dict, rollout_to_dict
 
 HEADER_KIND = ROLLOUTS_HEADER_KIND

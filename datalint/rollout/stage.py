@@ -15,7 +15,7 @@ import sqlite3
 import sys
 from dataclasses import dataclass
 
-from datalint.records import Item, Rollout
+from datalint.load.records import Item, Rollout
 from datalint.rollout.backends import make_backend
 from datalint.rollout.base import RolloutBackend, SamplingParams, item_seed
 from datalint.rollout.cache import CacheKey, RolloutCache

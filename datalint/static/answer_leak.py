@@ -17,7 +17,7 @@ multiple-choice items (``choices`` given or verifier ``mcq``) and yes/no/true/fa
 from __future__ import annotations
 
 from datalint.engine import Gate
-from datalint.records import Item
+from datalint.load.records import Item
 
 FEATURE = "answer_leak_chars"
 CLOSED_SET_ANSWERS = frozenset({"yes", "no", "true", "false"})

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from datalint.engine import Gate
 from datalint.extras import MissingExtra
-from datalint.records import Item
+from datalint.load.records import Item
 from datalint.static.base import SkippedCheck, StaticCheck
 
 FEATURE = "math_answer_parsed"

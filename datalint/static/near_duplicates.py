@@ -33,7 +33,7 @@ from typing import BinaryIO
 import numpy as np
 
 from datalint.engine import Gate
-from datalint.records import Item, Source
+from datalint.load.records import Item, Source
 from datalint.static.base import describe_other
 from datalint.static.text import digest16, prompt_identity
 
