@@ -41,8 +41,10 @@ from pathlib import Path
 from typing import Any
 
 from datalint import __version__
+from datalint.sqlite_wal import connect_wal, is_busy
 
 SCHEMA_VERSION = 1
+_BUSY_TIMEOUT_S = 30.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -147,12 +149,15 @@ class CalibrationStore:
         if self.path.parent and not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(self.path, timeout=30.0)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db = connect_wal(self.path, busy_timeout_s=_BUSY_TIMEOUT_S)
             self._db.executescript(_SCHEMA)
             self._check_version()
         except sqlite3.DatabaseError as exc:
+            if is_busy(exc):
+                raise StoreError(
+                    f"{self.path}: store stayed locked by another process for "
+                    f"{_BUSY_TIMEOUT_S:.0f} s"
+                ) from None
             raise StoreError(f"{self.path}: not a datalint calibration store ({exc})") from None
 
     def _check_version(self) -> None:
