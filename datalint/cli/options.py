@@ -6,6 +6,7 @@ the same everywhere: command line > datalint.toml / [tool.datalint] > built-in d
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -25,6 +26,20 @@ DEFAULTS: dict[str, Any] = {
     "max_new_tokens": 256,
     "seed": 0,
 }
+
+
+class FiniteFloat(click.FloatRange):
+    """A float range that also refuses ``nan`` and ``inf`` (click's range lets NaN through,
+    because every comparison with NaN is false)."""
+
+    name = "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
 
 _OPTIONS = (
     click.option(
@@ -53,7 +68,7 @@ _OPTIONS = (
     ),
     click.option(
         "--temperature",
-        type=click.FloatRange(0.0),
+        type=FiniteFloat(0.0),
         default=None,
         help="Sampling temperature.  [default: 1.0]",
     ),
@@ -63,7 +78,9 @@ _OPTIONS = (
         default=None,
         help="Completion length cap (also capped by the model's context).  [default: 256]",
     ),
-    click.option("--seed", type=int, default=None, help="Sampling seed.  [default: 0]"),
+    click.option(
+        "--seed", type=click.IntRange(0), default=None, help="Sampling seed.  [default: 0]"
+    ),
     click.option("--no-cache", is_flag=True, help="Do not read or write the rollout cache."),
     click.option(
         "--cache-dir",
