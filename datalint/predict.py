@@ -86,6 +86,7 @@ class LiftPredictor:
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = 1
             options.inter_op_num_threads = 1
+            options.log_severity_level = 3  # errors only: its warnings are not the user's business
             session = onnxruntime.InferenceSession(
                 str(path), sess_options=options, providers=["CPUExecutionProvider"]
             )
@@ -120,8 +121,8 @@ class LiftPredictor:
             rows = ", ".join(str(i + 1) for i in np.flatnonzero(bad)[:5])
             raise PredictorError(
                 f"{self.predictor_name}: predicted NaN or infinity for {int(bad.sum())} of "
-                f"{len(out)} cohorts (cohort {rows}); a lift predictor must give every cohort "
-                "a number"
+                f"{len(out)} cohorts (number {rows} in report order); a lift predictor must "
+                "give every cohort a number"
             )
         return out
 
