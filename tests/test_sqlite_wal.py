@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -53,6 +54,33 @@ def test_eight_processes_open_a_fresh_store_at_once(tmp_path: Path, kind: str, w
         table = "file_hashes" if kind == "cache" else "baselines"
         assert conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == PROCESSES
         conn.close()
+
+
+def test_the_switch_waits_for_a_writer_instead_of_failing_at_once(tmp_path: Path) -> None:
+    # The race, made deterministic: another connection holds the write lock of a file still in
+    # rollback-journal mode (as a process creating the store does). SQLite fails the WAL switch
+    # at once there, busy timeout or not; connect_wal waits until the writer commits.
+    path = tmp_path / "db.sqlite"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO t VALUES (1)")
+    raw = sqlite3.connect(path, timeout=5.0, isolation_level=None)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        raw.execute("PRAGMA journal_mode = WAL")  # what every store did before
+    raw.close()
+    release = threading.Timer(0.3, lambda: holder.execute("COMMIT"))
+    release.start()
+    start = time.monotonic()
+    try:
+        conn = connect_wal(path, busy_timeout_s=5.0)
+    finally:
+        release.join()
+        holder.close()
+    assert time.monotonic() - start >= 0.25
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("SELECT x FROM t").fetchall() == [(1,)]
+    conn.close()
 
 
 def test_a_lock_held_past_the_busy_timeout_still_fails(tmp_path: Path) -> None:
