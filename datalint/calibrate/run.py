@@ -18,6 +18,7 @@ from typing import Any, Protocol, TypeVar
 
 from datalint.calibrate.hashing import files_hash, items_hash, stable_hash
 from datalint.calibrate.jobs import GRPOJob, GRPOOutcome, init_worker, run_grpo_job
+from datalint.calibrate.preflight import require_preflight
 from datalint.calibrate.store import CalibrationStore, ClaimOwner, Heartbeat, RunKey, RunRecord
 from datalint.extras import MissingExtra
 from datalint.findings import CohortReport
@@ -212,6 +213,9 @@ def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
         raise ValueError(f"{opts.probe}: the probe holds no items")
     fingerprint = fingerprint_model(model_dir)
     tokenizer = _tokenizer(model_dir)
+    require_preflight(
+        items, default_verifier=opts.default_verifier, tokenizer=tokenizer, model_dir=model_dir
+    )
     probe_prompts = [render_prompt(it, tokenizer) for it in probe_items]
     probe_answers = [it.answer_text for it in probe_items]
     probe_hash = stable_hash([probe_prompts, probe_answers])
