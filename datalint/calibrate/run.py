@@ -12,18 +12,24 @@ from __future__ import annotations
 
 import importlib.util
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from datalint.calibrate.hashing import files_hash, items_hash, stable_hash
 from datalint.calibrate.jobs import GRPOJob, GRPOOutcome, init_worker, run_grpo_job
-from datalint.calibrate.store import CalibrationStore, RunKey, RunRecord
+from datalint.calibrate.preflight import require_preflight
+from datalint.calibrate.store import CalibrationStore, ClaimOwner, Heartbeat, RunKey, RunRecord
 from datalint.extras import MissingExtra
 from datalint.findings import CohortReport
 from datalint.load.records import Cohort, Item
 
 Notify = Callable[[str], None]
+
+
+class _Keyed(Protocol):
+    @property
+    def key(self) -> RunKey: ...
 
 
 @dataclass(slots=True)
@@ -216,6 +222,9 @@ def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
         raise ValueError(f"{opts.probe}: the probe holds no items")
     fingerprint = fingerprint_model(model_dir)
     tokenizer = _tokenizer(model_dir)
+    require_preflight(
+        items, default_verifier=opts.default_verifier, tokenizer=tokenizer, model_dir=model_dir
+    )
     probe_prompts = [render_prompt(it, tokenizer) for it in probe_items]
     probe_answers = [it.answer_text for it in probe_items]
     probe_hash = stable_hash([probe_prompts, probe_answers])
@@ -230,37 +239,33 @@ def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
         notify(f"base model probe NLL {nll_before:.4f}, mean P(gold) {pgold_before or 0:.4f}")
         measures = measure_features(items, probe_items, opts, model_dir)
         by_key = {m.key: m for m in measures}
-        jobs: list[GRPOJob] = []
-        planned: set[RunKey] = set()
-        already = 0
-        for m in measures:
-            for seed in opts.training_seeds():
-                key = RunKey(m.key, seed, s_hash, fingerprint, probe_hash)
-                if key in planned:  # a cohort repeated verbatim is measured once
-                    continue
-                planned.add(key)
-                if store.has_run(key):
-                    already += 1
-                    continue
-                jobs.append(
-                    GRPOJob(
-                        key=key,
-                        model_dir=model_dir,
-                        prompts=tuple(render_prompt(it, tokenizer) for it in m.cohort.items),
-                        items=tuple(m.cohort.items),
-                        probe_prompts=tuple(probe_prompts),
-                        probe_answers=tuple(probe_answers),
-                        steps=opts.steps,
-                        lr=opts.lr,
-                        seed=seed,
-                        num_generations=opts.num_generations,
-                        temperature=opts.temperature,
-                        max_completion_length=opts.max_completion_length,
-                        default_verifier=opts.default_verifier,
-                        trl_options=dict(opts.trl_options),
-                    )
-                )
-        total = len(planned)
+        keys = [
+            RunKey(m.key, seed, s_hash, fingerprint, probe_hash)
+            for m in measures
+            for seed in opts.training_seeds()
+        ]
+        todo, already, total = pending_runs(store, keys)
+        jobs = [
+            GRPOJob(
+                key=key,
+                model_dir=model_dir,
+                prompts=tuple(
+                    render_prompt(it, tokenizer) for it in by_key[key.cohort_key].cohort.items
+                ),
+                items=tuple(by_key[key.cohort_key].cohort.items),
+                probe_prompts=tuple(probe_prompts),
+                probe_answers=tuple(probe_answers),
+                steps=opts.steps,
+                lr=opts.lr,
+                seed=key.seed,
+                num_generations=opts.num_generations,
+                temperature=opts.temperature,
+                max_completion_length=opts.max_completion_length,
+                default_verifier=opts.default_verifier,
+                trl_options=dict(opts.trl_options),
+            )
+            for key in todo
+        ]
         notify(
             f"{len(measures)} cohorts x {opts.seeds} seeds: {already} runs stored, "
             f"{len(jobs)} to run"
@@ -286,9 +291,8 @@ def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
                 )
             )
 
-        from datalint.calibrate.executor import execute
-
-        new = execute(
+        new = execute_claimed(
+            store,
             jobs,
             run_grpo_job,
             commit,
@@ -296,6 +300,11 @@ def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
             initializer=init_worker,
             progress=opts.progress,
         )
+        if new < len(jobs):
+            notify(
+                f"{len(jobs) - new} runs were taken by another calibrate process on this store "
+                "(rerun to pick up any it leaves unfinished)"
+            )
     return CalibrateSummary(
         n_cohorts=len(measures),
         n_runs_total=total,
@@ -307,6 +316,65 @@ def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
         probe_hash=probe_hash,
         settings_hash=s_hash,
     )
+
+
+def pending_runs(store: CalibrationStore, keys: list[RunKey]) -> tuple[list[RunKey], int, int]:
+    """(runs still to measure, runs already stored, distinct runs in all) for ``keys``.
+
+    The resume check is the store's full run key, seed included: a seed that was never stored is
+    measured even when the cohort's other seeds are. A cohort repeated verbatim is one run.
+    """
+    todo: list[RunKey] = []
+    seen: set[RunKey] = set()
+    already = 0
+    for key in keys:
+        if key in seen:
+            continue
+        seen.add(key)
+        if store.has_run(key):
+            already += 1
+        else:
+            todo.append(key)
+    return todo, already, len(seen)
+
+
+J = TypeVar("J", bound=_Keyed)
+R = TypeVar("R")
+
+
+def execute_claimed(
+    store: CalibrationStore,
+    jobs: Sequence[J],
+    job_fn: Callable[[J], R],
+    on_result: Callable[[R], None],
+    *,
+    workers: int,
+    initializer: Callable[[], None] | None = None,
+    progress: bool = False,
+) -> int:
+    """:func:`~datalint.calibrate.executor.execute` with each job claimed in ``store`` just
+    before it starts, so concurrent calibrations on one store never run the same job twice.
+
+    Claims are refreshed by a heartbeat while the jobs run and released when this returns (a
+    job that failed or was interrupted goes back to the pool). Returns the jobs this process
+    finished; the ones it did not take were stored or claimed by another process.
+    """
+    from datalint.calibrate.executor import execute
+
+    owner = ClaimOwner.this_process()
+    try:
+        with Heartbeat(store.path, owner):
+            return execute(
+                jobs,
+                job_fn,
+                on_result,
+                workers=workers,
+                initializer=initializer,
+                progress=progress,
+                take=lambda job: store.claim(job.key, owner),
+            )
+    finally:
+        store.release_claims(owner)
 
 
 def _tokenizer(model_dir: str) -> object:

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from datalint.cli.errors import EXIT_FAIL, EXIT_PASS, fail, friendly_errors
-from datalint.cli.options import pick, sampling_options, sampling_params
+from datalint.cli.options import FiniteFloat, pick, sampling_options, sampling_params
 
 FORMATS = ("rich", "concise", "json", "sarif", "github")
 
@@ -57,7 +57,10 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
     help="Lift predictor (.onnx).  [default: the shipped one]",
 )
 @click.option(
-    "--fail-under", type=float, default=None, help="Fail when the dataset lift score is below this."
+    "--fail-under",
+    type=FiniteFloat(),
+    default=None,
+    help="Fail when the dataset lift score is below this.",
 )
 @click.option("--static-only", is_flag=True, help="Run only the checks that need no model.")
 @click.option(
