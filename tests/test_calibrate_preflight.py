@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from datalint.calibrate.preflight import PreflightError, preflight, require_preflight
 from datalint.cli import cli
-from datalint.records import Item, Source
+from datalint.load.records import Item, Source
 
 SHIPPED = Path(__file__).resolve().parent.parent / "pretrained" / "tiny-policy"
 

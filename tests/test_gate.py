@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from datalint.engine import Gate
-from datalint.records import Source
+from datalint.load.records import Source
 from datalint.rulebook import rules_by_code
 
 HERE = Source("d.jsonl", 3)

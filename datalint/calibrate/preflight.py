@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from datalint.errors import DatalintError
-from datalint.records import Item, Source
+from datalint.load.records import Item, Source
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +48,8 @@ Check = Callable[[Sequence[Item], PreflightContext], list[Problem]]
 
 def verifier_problems(items: Sequence[Item], context: PreflightContext) -> list[Problem]:
     """Items whose verifier cannot be resolved, resolved the way grading resolves it."""
-    from datalint.verify.base import GradingError
-    from datalint.verify.registry import get_verifier, verifier_name
+    from datalint.grade.base import GradingError
+    from datalint.grade.registry import get_verifier, verifier_name
 
     errors: dict[str, str | None] = {}
     problems: list[Problem] = []
