@@ -34,7 +34,7 @@ def pretrained_dir() -> Path:
     packaged = resources.files("datalint").joinpath("_data", "pretrained")
     if packaged.is_dir():
         return Path(str(packaged))
-    return Path(__file__).resolve().parent.parent / "pretrained"
+    return Path(__file__).resolve().parents[2] / "pretrained"
 
 
 def default_predictor_path() -> Path:
