@@ -17,6 +17,7 @@ class CohortMeasurement:
     cohorts: list[Cohort]
     reports: list[CohortReport]
     similarity_method: str | None  # "minilm" | "char-ngram" | None without a probe
+    model_fingerprint: str | None = None  # the backend's model; None when every item replayed
 
 
 def measure_cohorts(
@@ -36,10 +37,11 @@ def measure_cohorts(
     trust_rollouts: bool = False,
 ) -> CohortMeasurement:
     from datalint.reward_stage import evaluate_cohorts
-    from datalint.rollout.stage import obtain_rollouts
+    from datalint.rollout.stage import RolloutStats, obtain_rollouts
 
     cohorts = make_cohorts(items, cohort_size)
     ordered = [it for c in cohorts for it in c.items]
+    stats = RolloutStats()
     rollouts = obtain_rollouts(
         ordered,
         backend_name=backend,
@@ -50,6 +52,7 @@ def measure_cohorts(
         use_cache=use_cache,
         progress=progress,
         trust_inline=trust_rollouts,
+        stats=stats,
     )
     per_cohort, start = [], 0
     for cohort in cohorts:  # `ordered` is the cohorts' items back to back
@@ -68,4 +71,4 @@ def measure_cohorts(
     reports = evaluate_cohorts(
         cohorts, per_cohort, gate, similarity=similarity, default_verifier=default_verifier
     )
-    return CohortMeasurement(cohorts, reports, method)
+    return CohortMeasurement(cohorts, reports, method, stats.fingerprint)

@@ -107,7 +107,7 @@ def run_check(opts: CheckOptions, rules: tuple[Rule, ...], notify: Notify = _std
             else (f"rollouts for the {n_items - len(retained)} items without inline rollouts")
         )
         skipped.append(f"{what}: {plan.no_backend_reason}")
-    result = _ModelResult([], None, None, None)
+    result = _ModelResult([], None, None, None, None)
     if retained:
         assert predictor is not None
         result = _model_stages(retained, opts, gate, probe_items, predictor, notify)
@@ -130,6 +130,7 @@ def run_check(opts: CheckOptions, rules: tuple[Rule, ...], notify: Notify = _std
         predictor=result.predictor,
         similarity=result.similarity,
         skipped_stages=skipped,
+        predictor_domain=result.domain,
     )
     return Report(findings=findings, cohorts=result.cohorts, summary=summary)
 
@@ -173,6 +174,7 @@ class _ModelResult:
     predictor: str | None
     similarity: str | None
     lift_score: float | None
+    domain: dict | None
 
 
 def _model_stages(
@@ -208,15 +210,60 @@ def _model_stages(
         trust_rollouts=opts.trust_rollouts,
     )
     cohorts, reports = measured.cohorts, measured.reports
-    predictions = predictor.predict([r.features for r in reports])
-    for report, cohort, lift in zip(reports, cohorts, predictions, strict=True):
+    predictions, low, high = predictor.predict_with_interval([r.features for r in reports])
+    for i, (report, cohort, lift) in enumerate(zip(reports, cohorts, predictions, strict=True)):
         report.predicted_lift = float(lift)
+        if low is not None and high is not None:
+            report.predicted_lift_interval = (float(low[i]), float(high[i]))
         first = cohort.items[0].source
         gate.observe("predicted_lift", float(lift), first, cohort=cohort.id, cohort_id=cohort.id)
     lift_score = predictor.dataset_lift_score(predictions, [len(c.items) for c in cohorts])
     if predictor.is_fallback:
         notify(f"no lift predictor found; scoring with {predictor.name}")
-    return _ModelResult(reports, predictor.name, measured.similarity_method, lift_score)
+    domain = None
+    if not predictor.is_fallback:
+        lift_score, domain = _domain(predictor, measured.model_fingerprint, reports, lift_score)
+        if not domain["in_domain"]:
+            notify(_domain_note(predictor.name, domain))
+        trained_with = predictor.similarity_method
+        if trained_with and measured.similarity_method:
+            domain["similarity"] = {"predictor": trained_with, "check": measured.similarity_method}
+            if trained_with not in (measured.similarity_method, "unknown"):
+                notify(
+                    f"note: {predictor.name} was fit on target_similarity from {trained_with}, "
+                    f"this check computed it with {measured.similarity_method}: the scales differ"
+                )
+    return _ModelResult(reports, predictor.name, measured.similarity_method, lift_score, domain)
+
+
+def _domain(
+    predictor: LiftPredictor,
+    fingerprint: str | None,
+    reports: list[CohortReport],
+    lift_score: float | None,
+) -> tuple[float | None, dict]:
+    """The predictor's domain, and the dataset score that gates: out of domain, the free signal
+    the card chose when its leave-one-world-out table showed the predictor no better."""
+    from datalint.predict.domain import fallback_lift_score, predictor_domain
+
+    domain = predictor_domain(predictor.card, fingerprint, reports)
+    if not domain.in_domain and domain.lift_score_source != "predictor":
+        fallback = fallback_lift_score(predictor.card, domain.lift_score_source, reports)
+        if fallback is not None:
+            lift_score = fallback
+        else:
+            domain.lift_score_source = "predictor"
+    return lift_score, domain.as_dict()
+
+
+def _domain_note(name: str, domain: dict) -> str:
+    note = f"note: {name} was not fit on this model (nearest world: {domain['nearest_world']}); "
+    if domain["lift_score_source"] == "predictor":
+        return note + "its predictions are extrapolations"
+    return (
+        note + f"the dataset lift score falls back to {domain['lift_score_source']} in nats "
+        "(the card's held-out-world table); per-cohort predicted_lift is still the predictor's"
+    )
 
 
 def _load_predictor(path: str | None) -> LiftPredictor:

@@ -186,3 +186,54 @@ def write_plots(evaluation: dict[str, Any], out_dir: Path) -> list[Path]:
         plt.close(fig)
         written.append(path)
     return written
+
+
+def write_json(data: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_json_safe(data), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+LOWO_SIGNALS = ("mean_p1p", "adv_std", "frac_nondegenerate", "pass_rate")
+
+
+def print_lowo(lowo: dict[str, Any]) -> None:
+    """One row per held-out world: the nested predictor, its variant, the free signals, the
+    world's seed-vs-rest ceiling and the interval's coverage (pairwise / Spearman / top-10% sd)."""
+    from rich.table import Table
+
+    console = _console()
+    table = Table(
+        title="Leave one world out (variant chosen on the other worlds only)", title_justify="left"
+    )
+    for header in ("held-out world", "variant", "predictor", *LOWO_SIGNALS, "ceiling", "80% cov"):
+        table.add_column(header, justify="right" if header != "held-out world" else "left")
+
+    def cell(m: dict[str, Any]) -> str:
+        return (
+            f"{_fmt(m.get('pairwise_accuracy'), '{:.3f}')} / {_fmt(m.get('spearman'), '{:+.2f}')}"
+            f" / {_fmt(m.get('top10_gain_sd'), '{:+.2f}')}"
+        )
+
+    for world, row in lowo["by_world"].items():
+        ceiling = row["ceiling"]
+        table.add_row(
+            world,
+            row["selected_variant"],
+            cell(row["predictor"]),
+            *(cell(row["free_signals"][n]) for n in LOWO_SIGNALS),
+            f"{_fmt(ceiling['pairwise_accuracy'], '{:.3f}')} / "
+            f"{_fmt(ceiling['spearman'], '{:+.2f}')}",
+            _fmt(row["interval_coverage_80"], "{:.0%}"),
+        )
+    console.print(table)
+    summary = lowo.get("summary") or {}
+    if summary:
+        console.print(
+            f"mean over held-out worlds: predictor pairwise {summary['predictor_pairwise']:.3f}, "
+            f"top-10% {summary['predictor_top10_gain_sd']:+.2f} sd, 80% interval coverage "
+            f"{summary['interval_coverage_80']:.0%}; best free signal "
+            f"{summary['best_free_signal']}. Out of domain the dataset score is: "
+            f"{summary['out_of_domain_score']['score']}",
+            highlight=False,
+        )

@@ -148,8 +148,9 @@ def majority_subject(cohort: Cohort) -> str | None:
 
 def measure_features(
     items: list[Item], probe_items: list[Item], opts: CalibrateOptions, model_dir: str
-) -> list[CohortMeasure]:
-    """The cohorts' features through ``measure_cohorts``, the very function ``check`` calls."""
+) -> tuple[list[CohortMeasure], str]:
+    """The cohorts' features through ``measure_cohorts``, the very function ``check`` calls,
+    and the similarity method their target_similarity was computed with."""
     from datalint.engine import Gate
     from datalint.measure import measure_cohorts
     from datalint.rollout.base import SamplingParams
@@ -178,7 +179,7 @@ def measure_features(
     return [
         CohortMeasure(c, r, items_hash(c.items), majority_subject(c))
         for c, r in zip(cohorts, reports, strict=True)
-    ]
+    ], measured.similarity_method or "none"
 
 
 def base_probe_score(
@@ -237,7 +238,10 @@ def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
             store, model_dir, fingerprint, (probe_prompts, probe_answers), probe_hash
         )
         notify(f"base model probe NLL {nll_before:.4f}, mean P(gold) {pgold_before or 0:.4f}")
-        measures = measure_features(items, probe_items, opts, model_dir)
+        measures, similarity_method = measure_features(items, probe_items, opts, model_dir)
+        # Recorded with every run but not hashed: stores made before the key keep their hash
+        # (and resume), and fit refuses to mix stores whose methods differ.
+        settings = {**settings, "similarity_method": similarity_method}
         by_key = {m.key: m for m in measures}
         keys = [
             RunKey(m.key, seed, s_hash, fingerprint, probe_hash)

@@ -166,6 +166,9 @@ def cohort_table(cohorts: list[CohortReport], width: int = NON_TTY_WIDTH) -> Tab
     table.add_column("Items", justify="right", no_wrap=True)
     for header, _ in columns:
         table.add_column(header, justify="right", no_wrap=True)
+    intervals = width >= NARROW_WIDTH and any(c.predicted_lift_interval for c in cohorts)
+    if intervals:
+        table.add_column("Lift 80%", justify="right", no_wrap=True)
     table.add_column("Verdict", no_wrap=True)
     for cohort in cohorts[:MAX_COHORT_ROWS]:
         verdict = cohort_verdict(cohort.features)
@@ -178,6 +181,7 @@ def cohort_table(cohorts: list[CohortReport], width: int = NON_TTY_WIDTH) -> Tab
             Text(cohort_lines(cohort)),
             str(cohort_size(cohort)),
             *values,
+            *([lift_interval_cell(cohort)] if intervals else []),
             Text(verdict or "-", style=VERDICT_STYLES.get(verdict or "", "")),
         )
     if len(cohorts) <= MAX_COHORT_ROWS:
@@ -185,6 +189,14 @@ def cohort_table(cohorts: list[CohortReport], width: int = NON_TTY_WIDTH) -> Tab
     rest = len(cohorts) - MAX_COHORT_ROWS
     note = Text(f"... and {rest} more cohorts (--format json lists them all)", style="dim")
     return Group(table, note)
+
+
+def lift_interval_cell(cohort: CohortReport) -> str:
+    """The predictor's 80% interval, compact: ``lo..hi``."""
+    if not cohort.predicted_lift_interval:
+        return "-"
+    lo, hi = cohort.predicted_lift_interval
+    return f"{fmt_number(lo)}..{fmt_number(hi)}"
 
 
 def feature_tables(cohorts: list[CohortReport], width: int = NON_TTY_WIDTH) -> list[Table]:
@@ -234,6 +246,11 @@ def summary_panel(summary: Summary) -> Panel:
         ("Lift score", lift),
         ("Predictor", summary.predictor or "-"),
         ("Similarity", summary.similarity or "-"),
+        *(
+            [("Predictor domain", domain_line(summary.predictor_domain))]
+            if summary.predictor_domain
+            else []
+        ),
         ("Skipped stages", ", ".join(summary.skipped_stages) or "none"),
     ]
     for key, value in rows:
@@ -248,6 +265,15 @@ def summary_panel(summary: Summary) -> Panel:
         border_style="green" if summary.passed else "red",
         expand=False,
     )
+
+
+def domain_line(domain: dict) -> str:
+    """One line: was the predictor fit on this model, and what gates the dataset score."""
+    if domain.get("in_domain"):
+        return f"in domain (fit on this model: {domain.get('nearest_world')})"
+    source = domain.get("lift_score_source")
+    gate = "predictor" if source == "predictor" else f"{source} (fallback, in nats)"
+    return f"OUT of domain (nearest world {domain.get('nearest_world')}); lift score from {gate}"
 
 
 def _count(n: int, word: str) -> str:
