@@ -223,8 +223,10 @@ def _model_stages(
     domain = None
     if not predictor.is_fallback:
         lift_score, domain = _domain(predictor, measured.model_fingerprint, reports, lift_score)
-        if not domain["in_domain"]:
+        if domain["in_domain"] is False:
             notify(_domain_note(predictor.name, domain))
+        elif domain["in_domain"] is None:
+            notify(f"note: {predictor.name}: {domain['reason']}")
         trained_with = predictor.similarity_method
         if trained_with and measured.similarity_method:
             domain["similarity"] = {"predictor": trained_with, "check": measured.similarity_method}

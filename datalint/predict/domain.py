@@ -7,7 +7,9 @@ reward features, in that world's standard deviations) is closest to the checked 
 the dataset's lift score falls back to the free signal the card's leave-one-world-out table chose
 (``out_of_domain_score``), mapped to nats on the training lifts (``signal_maps``), unless that
 table showed the predictor better on held-out worlds. Per-cohort ``predicted_lift`` is always the
-predictor's own output.
+predictor's own output. Rollouts replayed from the data carry no model fingerprint: their domain
+is unknown (``in_domain: null``), said so, and the predictor's score is kept. A ``--rollouts``
+file names its model in its header.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ DEFAULT_FALLBACK = "mean_p1p"
 
 @dataclass(slots=True)
 class Domain:
-    in_domain: bool
+    in_domain: bool | None  # None: the rollouts' model is unknown (inline rollouts replayed)
     nearest_world: str | None
     model: str | None  # the checked model's fingerprint (without the backend prefix)
     worlds: list[str]
@@ -94,6 +96,16 @@ def predictor_domain(
     names = [str(w.get("name")) for w in worlds]
     if match is not None:
         return Domain(True, str(match.get("name")), ours, names, "predictor", "model in the card")
+    if ours is None:
+        return Domain(
+            None,
+            _nearest(worlds, reports),
+            None,
+            names,
+            "predictor",
+            "the rollouts' model is unknown (inline rollouts carry no fingerprint): domain not "
+            "checked",
+        )
     decision = card.get("out_of_domain_score") or {}
     source = str(decision.get("score") or DEFAULT_FALLBACK)
     maps = card.get("signal_maps") or {}
@@ -104,8 +116,6 @@ def predictor_domain(
         )
     else:
         why = str(decision.get("reason") or "no leave-one-world-out table in the card")
-    if ours is None:
-        why = "the rollouts' model is unknown (replayed rollouts); " + why
     return Domain(False, _nearest(worlds, reports), ours, names, source, why)
 
 

@@ -271,6 +271,8 @@ def domain_line(domain: dict) -> str:
     """One line: was the predictor fit on this model, and what gates the dataset score."""
     if domain.get("in_domain"):
         return f"in domain (fit on this model: {domain.get('nearest_world')})"
+    if domain.get("in_domain") is None:
+        return "unknown (the rollouts name no model); lift score from predictor"
     source = domain.get("lift_score_source")
     gate = "predictor" if source == "predictor" else f"{source} (fallback, in nats)"
     return f"OUT of domain (nearest world {domain.get('nearest_world')}); lift score from {gate}"

@@ -63,8 +63,11 @@ def obtain_rollouts(
         1 for item, given in zip(items, inline, strict=True) if item.rollouts and given is None
     )
     if rollouts_file is not None:
-        replayed = replay_rollouts(items, read_rollouts_file(rollouts_file), inline)
+        source = read_rollouts_file(rollouts_file)
+        replayed = replay_rollouts(items, source, inline)
         stats.replayed = len(items)
+        fingerprint = source.header.get("fingerprint")
+        stats.fingerprint = fingerprint if isinstance(fingerprint, str) else None
         return replayed
     results: list[list[Rollout]] = [r or [] for r in inline]
     pending = [index for index, r in enumerate(inline) if r is None]
