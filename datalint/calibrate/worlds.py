@@ -37,15 +37,20 @@ LABEL_SETTINGS = (
     "default_verifier",
 )
 DUMP_SUFFIXES = (".sql.gz", ".sql.zst", ".sql")
+MAX_DUMP_BYTES = 512 * 1024 * 1024  # a store is about 1 KB a run: half a million runs
+# A dump is SQL run by sqlite: it may build tables in its own temporary file and nothing else
+# (no ATTACH of another file, no pragmas beyond the ones ``sqlite3 .dump`` writes).
+_DUMP_PRAGMAS = {"foreign_keys", "writable_schema"}
 
 Notify = Callable[[str], None]
 
 
 def _read_dump(path: Path) -> str:
+    """The dump's SQL text, decompressed, refused past ``MAX_DUMP_BYTES``."""
     name = path.name
     if name.endswith(".gz"):
-        with gzip.open(path, "rt", encoding="utf-8") as fh:
-            return fh.read()
+        with gzip.open(path, "rb") as fh:
+            return _bounded(path, fh)
     if name.endswith(".zst"):
         try:
             import zstandard
@@ -54,8 +59,27 @@ def _read_dump(path: Path) -> str:
                 f"{path}: reading a .zst dump needs the zstandard package"
             ) from None
         with path.open("rb") as raw:
-            return zstandard.ZstdDecompressor().stream_reader(raw).read().decode("utf-8")
-    return path.read_text("utf-8")
+            return _bounded(path, zstandard.ZstdDecompressor().stream_reader(raw))
+    with path.open("rb") as fh:
+        return _bounded(path, fh)
+
+
+def _bounded(path: Path, fh: Any) -> str:
+    data = fh.read(MAX_DUMP_BYTES + 1)
+    if len(data) > MAX_DUMP_BYTES:
+        raise CalibrationDataError(
+            f"{path}: the dump holds more than {MAX_DUMP_BYTES // 2**20} MiB of SQL; "
+            "restore it with sqlite3 yourself and pass the .sqlite file"
+        )
+    return data.decode("utf-8")
+
+
+def _dump_authorizer(action: int, arg1: Any, arg2: Any, db: Any, trigger: Any) -> int:
+    if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH):
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_PRAGMA and str(arg1).lower() not in _DUMP_PRAGMAS:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
 
 
 def restore_store(path: str | Path, workdir: Path) -> Path:
@@ -66,8 +90,14 @@ def restore_store(path: str | Path, workdir: Path) -> Path:
     target = workdir / (path.name.split(".sql")[0] + f"-{abs(hash(str(path))):x}.sqlite")
     try:
         script = _read_dump(path)
-        with sqlite3.connect(target) as conn:
+        conn = sqlite3.connect(target)
+        try:
+            conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+            conn.set_authorizer(_dump_authorizer)
             conn.executescript(script)
+            conn.commit()
+        finally:
+            conn.close()
     except (OSError, UnicodeDecodeError, sqlite3.Error, EOFError) as exc:
         raise CalibrationDataError(f"{path}: not a readable store dump ({exc})") from None
     return target
@@ -132,8 +162,8 @@ def check_compatible(sets: Sequence[CalibrationSet], paths: Sequence[str], notif
     if "unknown" in methods:
         old = [p for c, p in zip(sets, paths, strict=True) if c.similarity_method == "unknown"]
         notify(
-            f"note: {', '.join(old)} do not record their similarity method (made before it "
-            "was recorded); assuming the same as the others"
+            f"note: {', '.join(old)}: no similarity method recorded (a store made before it "
+            "was recorded); assumed the same as the others"
         )
     return known.pop() if known else "unknown"
 
