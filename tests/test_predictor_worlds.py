@@ -475,3 +475,23 @@ def test_check_reports_domain_interval_and_falls_back_out_of_domain(worlds, tmp_
     )  # fmt: skip
     assert "Predictor domain" in rich.stdout and "OUT of domain" in rich.stdout
     assert "Lift 80%" in rich.stdout
+
+
+def test_older_predictors_have_no_interval_and_every_fallback_signal_has_a_map(worlds, tmp_path):
+    shipped = LiftPredictor.load(None)
+    assert not shipped.has_interval
+    row = dict.fromkeys(FEATURE_NAMES, 0.5)
+    lift, lo, hi = shipped.predict_with_interval([row])
+    assert lo is None and hi is None and np.isfinite(lift[0])
+    _, _, sets, _ = worlds
+    card = fit_predictor(sets[:1], {"worlds": {}}, tmp_path / "one.onnx", variant=Variant())
+    assert set(card["signal_maps"]) == {"mean_p1p", "adv_std", "frac_nondegenerate", "pass_rate"}
+    for knots in card["signal_maps"].values():
+        assert np.all(np.diff(knots["x"]) > 0) and np.all(np.diff(knots["y"]) >= 0)
+
+
+def test_isotonic_map_pools_tied_scores_first():
+    # scores 1,1,2: the tie averages to y 2.0 at x 1, then 3.0 at x 2
+    kx, ky = isotonic_fit(np.array([1.0, 1.0, 2.0]), np.array([1.0, 3.0, 3.0]))
+    np.testing.assert_allclose(kx, [1.0, 2.0])
+    np.testing.assert_allclose(ky, [2.0, 3.0])

@@ -18,7 +18,7 @@ import numpy as np
 from datalint import __version__
 from datalint.calibrate.dataset import CalibrationSet, Label
 from datalint.calibrate.hashing import stable_hash
-from datalint.calibrate.lowo import pooled
+from datalint.calibrate.lowo import FREE_SIGNALS, pooled
 from datalint.calibrate.models import MONOTONE, XGB_PARAMS
 from datalint.calibrate.variants import (
     INTERVAL_QUANTILES,
@@ -286,7 +286,7 @@ def fit_predictor(
         **parts,
         "leave_one_world_out": lowo,
         "out_of_domain_score": decision,
-        "signal_maps": {name: signal_map(every, name, label) for name in ("mean_p1p", "adv_std")},
+        "signal_maps": {name: signal_map(every, name, label) for name in FREE_SIGNALS},
         "local_calibration": (
             {
                 "prior_worlds": [c.world for c in sets],

@@ -114,17 +114,20 @@ def _xgb() -> Any:
 
 def isotonic_fit(score: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pool-adjacent-violators: the non-decreasing step function of score closest to y (least
-    squares), as knots (block mean score, block mean y) for ``np.interp``."""
-    order = np.argsort(score, kind="mergesort")
-    xs, ys = np.asarray(score, float)[order], np.asarray(y, float)[order]
-    blocks: list[list[float]] = []  # [sum_x, sum_y, count]
-    for xi, yi in zip(xs, ys, strict=True):
-        blocks.append([xi, yi, 1.0])
+    squares), as knots (block mean score, block mean y) for ``np.interp``. Tied scores are one
+    point first (a score cannot map to two values), so the knots' scores strictly increase."""
+    xs_all = np.asarray(score, dtype=float)
+    ys_all = np.asarray(y, dtype=float)
+    uniq, inverse, counts = np.unique(xs_all, return_inverse=True, return_counts=True)
+    sums = np.bincount(inverse, weights=ys_all)
+    blocks: list[list[float]] = []  # [sum of x * weight, sum of y, weight]
+    for xi, sy, c in zip(uniq, sums, counts, strict=True):
+        blocks.append([xi * c, sy, float(c)])
         while len(blocks) > 1 and blocks[-2][1] / blocks[-2][2] >= blocks[-1][1] / blocks[-1][2]:
-            sx, sy, c = blocks.pop()
+            sx, s_y, w = blocks.pop()
             blocks[-1][0] += sx
-            blocks[-1][1] += sy
-            blocks[-1][2] += c
+            blocks[-1][1] += s_y
+            blocks[-1][2] += w
     knots_x = np.array([b[0] / b[2] for b in blocks])
     knots_y = np.array([b[1] / b[2] for b in blocks])
     return knots_x, knots_y

@@ -68,6 +68,15 @@ class LiftPredictor:
         return str(method) if method else None
 
     @property
+    def has_interval(self) -> bool:
+        """Its metadata ``datalint.outputs`` names the interval's outputs after the lift."""
+        try:
+            outputs = json.loads(self.metadata.get("datalint.outputs", "[]"))
+        except json.JSONDecodeError:
+            return False
+        return isinstance(outputs, list) and outputs[:3] == ["lift", "lift_lo", "lift_hi"]
+
+    @property
     def is_fallback(self) -> bool:
         return self._session is None
 
@@ -149,6 +158,8 @@ class LiftPredictor:
         if self._session is None:
             return self.matrix(features)[:, 0].astype(float), None, None
         outputs = _run_all(self._session, self.design(features))
+        if not self.has_interval:
+            outputs = outputs[:1]
         out = outputs[0]
         if self.output_map is not None:
             out = np.interp(out, *self.output_map)
