@@ -388,6 +388,7 @@ def test_evaluate_and_fit_over_several_stores_as_a_subprocess(worlds, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "Leave one world out" in proc.stdout
+    assert (out / "leave-one-world-out.png").stat().st_size > 1000
     table = json.loads((out / "leave-one-world-out.json").read_text())
     assert table["similarity_method"] == "char-ngram"
     assert set(table["leave_one_world_out"]["by_world"]) == {"model0", "model1"}

@@ -237,3 +237,38 @@ def print_lowo(lowo: dict[str, Any]) -> None:
             f"{summary['out_of_domain_score']['score']}",
             highlight=False,
         )
+
+
+def write_lowo_plot(lowo: dict[str, Any], path: Path) -> Path:
+    """Pairwise accuracy per held-out world: the nested predictor, the free signals, the
+    world's seed-vs-rest ceiling."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise MissingExtra("calibrate", "matplotlib for the evaluation plots") from None
+    worlds = list(lowo["by_world"])
+    names = ("predictor", *LOWO_SIGNALS, "ceiling")
+    fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(worlds)), 4))
+    width = 0.8 / len(names)
+    for k, name in enumerate(names):
+        values = []
+        for w in worlds:
+            row = lowo["by_world"][w]
+            m = row[name] if name in ("predictor", "ceiling") else row["free_signals"][name]
+            values.append(m.get("pairwise_accuracy") or 0.0)
+        ax.bar([i + k * width for i in range(len(worlds))], values, width, label=name)
+    ax.axhline(0.5, color="grey", linewidth=1)
+    ax.axhline(0.70, color="red", linewidth=0.8, linestyle=":", label="target 0.70")
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(worlds))], worlds, fontsize=7)
+    ax.set_ylabel("pairwise accuracy on the held-out world")
+    ax.set_ylim(0.3, 1.0)
+    ax.set_title("leave one world out (variant chosen on the other worlds)")
+    ax.legend(fontsize=7, ncol=3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -325,4 +325,8 @@ def evaluate_command(
                         out / "leave-one-world-out.json",
                     )
                 )
+                if lowo is not None:
+                    from datalint.calibrate.report import write_lowo_plot
+
+                    written.append(write_lowo_plot(lowo, out / "leave-one-world-out.png"))
             _note("wrote " + ", ".join(str(p) for p in written))
