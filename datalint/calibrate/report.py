@@ -265,7 +265,7 @@ def write_lowo_plot(lowo: dict[str, Any], path: Path) -> Path:
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(worlds))], worlds, fontsize=7)
     ax.set_ylabel("pairwise accuracy on the held-out world")
     ax.set_ylim(0.3, 1.0)
-    ax.set_title("leave one world out (variant chosen on the other worlds)")
+    ax.set_title("leave one world out", fontsize=10)
     ax.legend(fontsize=7, ncol=3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
