@@ -314,6 +314,7 @@ def test_domain_detection_and_nearest_world():
     assert outside.lift_score_source == "predictor"  # no map for the default fallback
     unknown = predictor_domain(card, None, reports)
     assert unknown.in_domain is None and unknown.lift_score_source == "predictor"
+    assert predictor_domain({}, "x:aaa", reports).in_domain is None  # no card, no worlds
     # an older card names one model_fingerprint
     old = predictor_domain({"name": "p", "model_fingerprint": "aaa"}, "x:aaa", reports)
     assert old.in_domain is True

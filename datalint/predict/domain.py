@@ -94,6 +94,10 @@ def predictor_domain(
     ours = _bare(model_fingerprint)
     match = next((w for w in worlds if _bare(w["model_fingerprint"]) == ours), None)
     names = [str(w.get("name")) for w in worlds]
+    if not worlds:
+        return Domain(
+            None, None, ours, [], "predictor", "the predictor's card names no training worlds"
+        )
     if match is not None:
         return Domain(True, str(match.get("name")), ours, names, "predictor", "model in the card")
     if ours is None:

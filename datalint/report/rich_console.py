@@ -272,7 +272,7 @@ def domain_line(domain: dict) -> str:
     if domain.get("in_domain"):
         return f"in domain (fit on this model: {domain.get('nearest_world')})"
     if domain.get("in_domain") is None:
-        return "unknown (the rollouts name no model); lift score from predictor"
+        return f"unknown ({domain.get('reason')}); lift score from predictor"
     source = domain.get("lift_score_source")
     gate = "predictor" if source == "predictor" else f"{source} (fallback, in nats)"
     return f"OUT of domain (nearest world {domain.get('nearest_world')}); lift score from {gate}"
