@@ -8,6 +8,7 @@ rule codes are errors that name the key (yamllint's strictness).
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +31,10 @@ OPTION_TYPES: dict[str, tuple[type, ...]] = {
     "max-new-tokens": (int,),
     "seed": (int,),
     "default-verifier": (str,),
+    "answer-extraction": (str,),
     "predictor": (str,),
     "rules": (dict,),
+    "verifiers": (dict,),
 }
 RULE_OVERRIDE_KEYS = ("level", *COMPARATORS)
 
@@ -104,6 +107,7 @@ def validate_options(table: dict[str, Any], rules: tuple[Rule, ...], *, where: s
                 if not isinstance(selector, str):
                     raise ConfigError(f"{where}{key}: entries must be rule codes or prefixes")
                 check_selector(selector, codes, where=f"{where}{key}: ")
+    validate_verifiers(table, where=where)
     for code, override in table.get("rules", {}).items():
         if code not in codes:
             raise ConfigError(f"{where}rules.{code}: unknown rule code")
@@ -120,6 +124,30 @@ def validate_options(table: dict[str, Any], rules: tuple[Rule, ...], *, where: s
                 raise ConfigError(f"{where}rules.{code}.level: must be 'error' or 'warning'")
             if key != "level" and (not isinstance(val, (int, float)) or isinstance(val, bool)):
                 raise ConfigError(f"{where}rules.{code}.{key}: expected a number")
+
+
+_VERIFIER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_IMPORT_STRING = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+
+
+def validate_verifiers(table: dict[str, Any], *, where: str) -> None:
+    """``[verifiers]``: names the data may use, each mapped to ``module:function`` (the only
+    import strings datalint follows); and ``answer-extraction``, one of the known modes."""
+    from datalint.grade.registry import BUILTIN_VERIFIERS
+    from datalint.grade.settings import EXTRACTION_MODES
+
+    mode = table.get("answer-extraction")
+    if mode is not None and mode not in EXTRACTION_MODES:
+        known = ", ".join(EXTRACTION_MODES)
+        raise ConfigError(f"{where}answer-extraction: unknown mode {mode!r} (known: {known})")
+    for name, spec in table.get("verifiers", {}).items():
+        key = f"{where}verifiers.{name}"
+        if not _VERIFIER_NAME.fullmatch(name):
+            raise ConfigError(f"{key}: a verifier name is letters, digits, '_' and '-'")
+        if name in BUILTIN_VERIFIERS:
+            raise ConfigError(f"{key}: '{name}' is a built-in verifier; pick another name")
+        if not isinstance(spec, str) or not _IMPORT_STRING.fullmatch(spec):
+            raise ConfigError(f'{key}: expected "module:function" (e.g. "mypkg.grading:units")')
 
 
 def _type_words(types: tuple[type, ...]) -> str:

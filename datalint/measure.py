@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datalint.cohorts import make_cohorts
 from datalint.engine import Gate
 from datalint.findings import CohortReport
+from datalint.grade.settings import Grading
 from datalint.records import Cohort, Item
 from datalint.rollout.base import SamplingParams
 
@@ -33,7 +34,9 @@ def measure_cohorts(
     probe_items: list[Item] | None,
     default_verifier: str,
     gate: Gate,
+    grading: Grading | None = None,
 ) -> CohortMeasurement:
+    """``grading`` (config verifiers, extraction) wins over ``default_verifier`` when given."""
     from datalint.reward_stage import evaluate_cohorts
     from datalint.rollout.stage import obtain_rollouts
 
@@ -64,6 +67,10 @@ def measure_cohorts(
             [it.prompt_text for it in probe_items],
         )
     reports = evaluate_cohorts(
-        cohorts, per_cohort, gate, similarity=similarity, default_verifier=default_verifier
+        cohorts,
+        per_cohort,
+        gate,
+        similarity=similarity,
+        grading=grading or Grading(default_verifier=default_verifier),
     )
     return CohortMeasurement(cohorts, reports, method)

@@ -25,6 +25,7 @@ from datalint.records import Item
 from datalint.rulebook import Rule
 
 if TYPE_CHECKING:
+    from datalint.grade.settings import Grading
     from datalint.predict import LiftPredictor
 
 LEVEL_ORDER = {"error": 0, "warning": 1}
@@ -43,6 +44,7 @@ class CheckOptions:
     seed: int = 0
     cohort_size: int = 4
     default_verifier: str = "exact"
+    grading: Grading | None = None  # default verifier, [verifiers], extraction; else the default
     static_only: bool = False
     require_model: bool = False
     use_cache: bool = True
@@ -60,14 +62,17 @@ def _stderr_note(message: str) -> None:
 
 
 def run_check(opts: CheckOptions, rules: tuple[Rule, ...], notify: Notify = _stderr_note) -> Report:
+    from datalint.grade.preflight import problem
+    from datalint.grade.settings import Grading
     from datalint.io import read_items_quietly
     from datalint.static.base import build_static_checks, skip_notes
 
+    grading = opts.grading or Grading(default_verifier=opts.default_verifier)
     gate = Gate(rules)
     files = discover_files(opts.paths)
     probe_items = read_items_quietly(opts.probe) if opts.probe else None
     max_line = _max_line_bytes(rules)
-    static_checks = build_static_checks(gate, probe_items=probe_items)
+    static_checks = build_static_checks(gate, probe_items=probe_items, grading=grading)
     for line in skip_notes(static_checks):
         notify(line)
 
@@ -75,15 +80,24 @@ def run_check(opts: CheckOptions, rules: tuple[Rule, ...], notify: Notify = _std
     predictor = None if opts.static_only else _load_predictor(opts.predictor)
     retained: list[Item] = []
     stats: list[FileStats] = []
-    n_items = 0
+    n_items = n_ungradable = 0
     for item in iter_items(files, gate, max_line_bytes=max_line, stats=stats):
         n_items += 1
         for check in static_checks:
             check.feed(item, gate)
-        if plan.keep_all or (plan.keep_inline and item.rollouts is not None):
-            retained.append(item)
+        if not (plan.keep_all or (plan.keep_inline and item.rollouts is not None)):
+            continue
+        if problem(item, grading) is not None:  # S012/S013/S014: no rollout is spent on it
+            n_ungradable += 1
+            continue
+        retained.append(item)
     for check in static_checks:
         check.finish(gate)
+    if n_ungradable:
+        notify(
+            f"{n_ungradable} items left out of sampling: their verifier or gold answer "
+            "cannot grade them (S012/S013/S014)"
+        )
     for file_stats in stats:
         if file_stats.skipped == ROLLOUTS_FILE_NOTE:
             notify(f"skipped {file_stats.path}: {file_stats.skipped}")
@@ -91,19 +105,22 @@ def run_check(opts: CheckOptions, rules: tuple[Rule, ...], notify: Notify = _std
     skipped: list[str] = []
     if opts.static_only:
         skipped.append("rollouts, features and prediction (--static-only)")
-    elif plan.no_backend_reason and len(retained) < n_items:
+    elif plan.no_backend_reason and len(retained) + n_ungradable < n_items:
         if opts.require_model:
             raise MissingExtra("hf", "--require-model needs a policy model to sample rollouts")
         what = (
             "rollouts, features and prediction"
             if not retained
-            else (f"rollouts for the {n_items - len(retained)} items without inline rollouts")
+            else (
+                f"rollouts for the {n_items - len(retained) - n_ungradable} items without "
+                "inline rollouts"
+            )
         )
         skipped.append(f"{what}: {plan.no_backend_reason}")
     result = _ModelResult([], None, None, None)
     if retained:
         assert predictor is not None
-        result = _model_stages(retained, opts, gate, probe_items, predictor, notify)
+        result = _model_stages(retained, opts, grading, gate, probe_items, predictor, notify)
 
     findings = sorted(gate.findings, key=lambda f: (f.path, f.line, LEVEL_ORDER[f.level], f.code))
     n_errors = sum(f.level == "error" for f in findings)
@@ -171,6 +188,7 @@ class _ModelResult:
 def _model_stages(
     items: list[Item],
     opts: CheckOptions,
+    grading: Grading,
     gate: Gate,
     probe_items: list[Item] | None,
     predictor: LiftPredictor,
@@ -196,7 +214,8 @@ def _model_stages(
         use_cache=opts.use_cache,
         progress=opts.progress,
         probe_items=probe_items,
-        default_verifier=opts.default_verifier,
+        default_verifier=grading.default_verifier,
+        grading=grading,
         gate=gate,
     )
     cohorts, reports = measured.cohorts, measured.reports

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from datalint.engine import Gate
 from datalint.features import Group, compute_cohort_features, item_diagnostics
 from datalint.findings import CohortReport, ItemDiagnostic
-from datalint.grade import DEFAULT_VERIFIER, grade_items
+from datalint.grade import DEFAULT_VERIFIER, Grading, grade_items
 from datalint.records import Cohort, Rollout, Source
 
 CohortRollouts = Sequence[Sequence[Rollout]]  # per item of a cohort, its rollouts
@@ -34,18 +34,21 @@ def evaluate_cohorts(
     *,
     similarity: Mapping[str, float] | None = None,
     default_verifier: str = DEFAULT_VERIFIER,
+    grading: Grading | None = None,
 ) -> list[CohortReport]:
     """One :class:`CohortReport` per cohort, in order; findings go to ``gate``.
 
     ``rollouts`` gives each cohort's rollouts per item: a sequence parallel to ``cohorts``, a
     mapping by cohort id, or None to replay the items' own ``rollouts``. ``similarity`` maps a
-    cohort id to its target_similarity (missing when absent). Grading fills ``Rollout.reward``.
+    cohort id to its target_similarity (missing when absent). Grading fills ``Rollout.reward``;
+    ``grading`` (else ``default_verifier`` alone) says how.
     """
+    grading = grading or Grading(default_verifier=default_verifier)
     reports = []
     for index, cohort in enumerate(cohorts):
         per_item = _rollouts_of(cohort, index, rollouts)
         sim = similarity.get(cohort.id) if similarity is not None else None
-        reports.append(_evaluate_cohort(cohort, per_item, gate, sim, default_verifier))
+        reports.append(_evaluate_cohort(cohort, per_item, gate, sim, grading))
     return reports
 
 
@@ -72,9 +75,9 @@ def _evaluate_cohort(
     per_item: list[list[Rollout]],
     gate: Gate,
     target_similarity: float | None,
-    default_verifier: str,
+    grading: Grading,
 ) -> CohortReport:
-    rewards, failures = grade_items(cohort.items, per_item, default_verifier=default_verifier)
+    rewards, failures = grade_items(cohort.items, per_item, grading=grading)
     for failure in failures:
         gate.observe(
             "verifier_errors",

@@ -19,8 +19,10 @@ from typing import Any
 from datalint.calibrate.hashing import files_hash, items_hash, stable_hash
 from datalint.calibrate.jobs import GRPOJob, GRPOOutcome, init_worker, run_grpo_job
 from datalint.calibrate.store import CalibrationStore, RunKey, RunRecord
+from datalint.errors import DatalintError
 from datalint.extras import MissingExtra
 from datalint.findings import CohortReport
+from datalint.grade.settings import Grading
 from datalint.records import Cohort, Item
 
 Notify = Callable[[str], None]
@@ -47,13 +49,16 @@ class CalibrateOptions:
     first_training_seed: int = 1000
     default_verifier: str = "exact"
     trl_options: dict[str, Any] = field(default_factory=dict)
+    grading: Grading | None = None  # the config's [verifiers] and extraction; else the default
     use_cache: bool = True
     cache_dir: str | None = None
     progress: bool = False
 
     def grpo_settings(self) -> dict[str, Any]:
         """Everything that changes a run's outcome besides cohort, seed, model and probe."""
-        return {
+        extraction = self.grading_setup().extraction
+        extra = {"answer_extraction": extraction} if extraction != "strict" else {}
+        return extra | {
             "steps": self.steps,
             "lr": self.lr,
             "num_generations": self.num_generations,
@@ -66,6 +71,9 @@ class CalibrateOptions:
             "feature_seed": self.feature_seed,
             "default_verifier": self.default_verifier,
         }
+
+    def grading_setup(self) -> Grading:
+        return self.grading or Grading(default_verifier=self.default_verifier)
 
     def training_seeds(self) -> list[int]:
         return [self.first_training_seed + s for s in range(self.seeds)]
@@ -132,6 +140,24 @@ def load_items(paths: list[str]) -> list[Item]:
     return items
 
 
+class UngradableItems(DatalintError):
+    """Items whose verifier or gold answer cannot grade them (check's S012/S013/S014)."""
+
+
+def refuse_ungradable(items: list[Item], grading: Grading) -> None:
+    """Calibration trains on rewards: an item that cannot be graded stops it before any run."""
+    from datalint.grade.preflight import problem
+
+    found = [(it, p) for it in items if (p := problem(it, grading)) is not None]
+    if not found:
+        return
+    item, first = found[0]
+    more = (
+        f" (and {len(found) - 1} more items; `datalint check` lists them)" if len(found) > 1 else ""
+    )
+    raise UngradableItems(f"{item.source}: {first.kind} '{first.verifier}': {first.reason}{more}")
+
+
 def majority_subject(cohort: Cohort) -> str | None:
     subjects = Counter(it.subject for it in cohort.items if it.subject)
     return subjects.most_common(1)[0][0] if subjects else None
@@ -162,6 +188,7 @@ def measure_features(
         progress=opts.progress,
         probe_items=probe_items,
         default_verifier=opts.default_verifier,
+        grading=opts.grading_setup(),
         gate=Gate(()),
     )
     cohorts, reports = measured.cohorts, measured.reports
@@ -202,6 +229,7 @@ def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
     items = load_items(opts.paths)
     if not items:
         raise ValueError("no items in the data files")
+    refuse_ungradable(items, opts.grading_setup())
     probe_items = read_items_quietly(opts.probe)
     if not probe_items:
         raise ValueError(f"{opts.probe}: the probe holds no items")
@@ -249,6 +277,7 @@ def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
                         max_completion_length=opts.max_completion_length,
                         default_verifier=opts.default_verifier,
                         trl_options=dict(opts.trl_options),
+                        grading=opts.grading_setup(),
                     )
                 )
         total = len(planned)

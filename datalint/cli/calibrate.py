@@ -73,6 +73,13 @@ def _store_errors() -> tuple[type[Exception], ...]:
 )
 @click.option("--cache-dir", type=click.Path(), help="Rollout cache folder.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the rollout cache.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="DATALINT_CONFIG",
+    help="Config file for [verifiers], default-verifier and answer-extraction; skips discovery.",
+)
 def calibrate_command(
     paths: tuple[str, ...],
     probe: str,
@@ -91,6 +98,7 @@ def calibrate_command(
     trl_options: tuple[str, ...],
     cache_dir: str | None,
     no_cache: bool,
+    config_path: str | None,
 ) -> None:
     """Measure real GRPO lift (probe NLL before - after) per cohort and seed into STORE.
 
@@ -104,6 +112,11 @@ def calibrate_command(
         options.setdefault("use_vllm", True)
     with friendly_errors(lambda: f"finished runs are kept in {store_path}; rerun to resume"):
         from datalint.calibrate.run import CalibrateOptions, calibrate
+        from datalint.cli.options import grading_setup
+        from datalint.config import load_config
+        from datalint.rulebook import load_rules
+
+        grading = grading_setup({}, load_config(config_path, load_rules()))
 
         opts = CalibrateOptions(
             paths=list(paths),
@@ -121,6 +134,8 @@ def calibrate_command(
             max_completion_length=max_completion_length,
             feature_max_new_tokens=max_new_tokens,
             trl_options=options,
+            default_verifier=grading.default_verifier,
+            grading=grading,
             use_cache=not no_cache,
             cache_dir=cache_dir,
             progress=is_interactive_stream(sys.stderr),

@@ -8,7 +8,13 @@ from typing import Any
 import click
 
 from datalint.cli.errors import EXIT_FAIL, EXIT_PASS, fail, friendly_errors
-from datalint.cli.options import pick, sampling_options, sampling_params
+from datalint.cli.options import (
+    answer_extraction_option,
+    grading_setup,
+    pick,
+    sampling_options,
+    sampling_params,
+)
 
 FORMATS = ("rich", "concise", "json", "sarif", "github")
 
@@ -50,6 +56,7 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option(
     "--default-verifier", default=None, help="Verifier for items without one.  [default: exact]"
 )
+@answer_extraction_option
 @click.option(
     "--predictor",
     type=click.Path(),
@@ -116,6 +123,7 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
         overrides=config.get("rules"),
     )
     params = sampling_params(flags, config)
+    grading = grading_setup(flags, config)
     opts = CheckOptions(
         paths=list(paths),
         probe=pick(flags, config, "probe"),
@@ -127,7 +135,8 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
         max_new_tokens=params.max_new_tokens,
         seed=params.seed,
         cohort_size=pick(flags, config, "cohort_size", 4),
-        default_verifier=pick(flags, config, "default_verifier", "exact"),
+        default_verifier=grading.default_verifier,
+        grading=grading,
         static_only=flags["static_only"],
         require_model=flags["require_model"],
         use_cache=not flags["no_cache"],

@@ -13,6 +13,7 @@ import click
 
 if TYPE_CHECKING:
     from datalint.config import Config
+    from datalint.grade.settings import Grading
     from datalint.rollout.base import SamplingParams
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -99,3 +100,42 @@ def sampling_params(flags: dict[str, Any], config: Config) -> SamplingParams:
         max_new_tokens=pick(flags, config, "max_new_tokens"),
         seed=pick(flags, config, "seed"),
     )
+
+
+def answer_extraction_option(func: F) -> F:
+    """``--answer-extraction``: how numeric and math verifiers read an answer from a completion."""
+    from datalint.grade.settings import EXTRACTION_MODES
+
+    return click.option(
+        "--answer-extraction",
+        type=click.Choice(EXTRACTION_MODES),
+        default=None,
+        help="How numeric/math read the answer (docs/verifiers.md).  [default: strict]",
+    )(func)
+
+
+def grading_setup(flags: dict[str, Any], config: Config) -> Grading:
+    """The run's grading: default verifier, extraction mode and the config's ``[verifiers]``,
+    with every configured verifier imported now, so a broken one fails before any sampling."""
+    from datalint.config import ConfigError
+    from datalint.grade.base import GradingError
+    from datalint.grade.registry import classify, import_configured, known_names
+    from datalint.grade.settings import Grading
+
+    grading = Grading.build(
+        default_verifier=pick(flags, config, "default_verifier", "exact"),
+        verifiers=config.get("verifiers") or {},
+        extraction=pick(flags, config, "answer_extraction", "strict"),
+    )
+    where = f"{config.path}: " if config.path else ""
+    try:
+        import_configured(grading)
+    except GradingError as exc:
+        prefix = "tool.datalint." if config.path and config.path.endswith("pyproject.toml") else ""
+        raise ConfigError(f"{where}{prefix}{exc}") from None
+    if classify(grading.default_verifier, grading) in ("import-string", "unknown"):
+        raise ConfigError(
+            f"default verifier {grading.default_verifier!r} is not a known verifier "
+            f"(known: {', '.join(known_names(grading))}; map a name under [verifiers])"
+        )
+    return grading
