@@ -120,3 +120,55 @@ def test_ungradable_items_are_findings_and_get_no_rollouts(tmp_path, monkeypatch
     assert found == [("S012", 1), ("S013", 3), ("S014", 2)]
     assert [c["id"] for c in report["cohorts"]] == ["data.jsonl:4"]  # only line 4 was graded
     assert "3 items left out of sampling" in result.stderr
+
+
+def calibrate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "probe.jsonl").write_text('{"prompt": "1+1=", "answer": "2"}\n')
+    return CliRunner().invoke(
+        cli,
+        ["calibrate", "data.jsonl", "--probe", "probe.jsonl", "--store", "s.db", *args],
+        catch_exceptions=False,
+    )
+
+
+def test_calibrate_reads_the_verifiers_table_and_refuses_a_bad_one(tmp_path, monkeypatch) -> None:
+    write_data(tmp_path, [SMOL])
+    (tmp_path / "datalint.toml").write_text('[verifiers]\nunits = "no_such_module_xyz:fn"\n')
+    result = calibrate(tmp_path, monkeypatch)
+    assert result.exit_code == 2
+    assert "verifiers.units: cannot import" in result.stderr
+    assert not (tmp_path / "s.db").exists()
+
+
+def test_calibrate_stops_before_any_run_on_an_ungradable_item(tmp_path, monkeypatch) -> None:
+    pytest.importorskip("trl")
+    write_data(
+        tmp_path,
+        [
+            {"prompt": "What is 1+1?", "answer": "2", "verifier": "numeric"},
+            {"prompt": "What is 2+2?", "answer": "4", "verifier": "shutil:rmtree"},
+            {"prompt": "What is 3+3?", "answer": "6", "verifier": "numerc"},
+        ],
+    )
+    result = calibrate(tmp_path, monkeypatch)
+    assert result.exit_code == 2
+    assert "data.jsonl:2: untrusted-verifier 'shutil:rmtree'" in result.stderr
+    assert "and 1 more" in result.stderr
+    assert not (tmp_path / "s.db").exists()
+
+
+def test_calibrate_jobs_carry_the_configured_names_to_their_workers() -> None:
+    import pickle
+
+    from datalint.calibrate.jobs import cohort_reward
+    from datalint.grade import Grading
+    from datalint.records import Item, Source
+
+    grading = Grading.build(verifiers={"half": "tests.test_grade_cli:half_credit"})
+    items = (
+        Item(Source("d.jsonl", 1), "20", verifier="half"),
+        Item(Source("d.jsonl", 2), "20", verifier="json:loads"),
+    )
+    reward = cohort_reward(items, pickle.loads(pickle.dumps(grading)))
+    assert reward(["x", "20"], [0, 1]) == [0.5, 0.0]  # the data's import string scores 0
