@@ -4,7 +4,7 @@ It parses the gold answer the way the ``math`` verifier does (``$...$``-wrapped 
 holds ``$`` or ``\\boxed``, then bare; see :mod:`datalint.grade.math_worker`), so an item passes
 here exactly when grading can read its gold answer. The parse runs in the bounded math-verify
 worker with :data:`~datalint.grade.budget.GOLD_PARSE_SECONDS` per answer: a hostile answer costs
-a third of a second, not math-verify's 5 s, and one that runs out of time counts as unparseable.
+half a second, not math-verify's 5 s, and one that runs out of time counts as unparseable.
 Plain integers and decimals skip math-verify (they always parse) and results are cached per
 answer string, which keeps a million-line file of numeric answers fast; without math-verify the
 check is skipped. Empty and placeholder answers are S013's, not this rule's.
