@@ -146,10 +146,13 @@ class _Ops:  # pragma: no cover - runs in the spawned worker
                 raise GradingError(f"math-verify cannot parse the gold answer {gold!r}")
             parsed_golds.append(parsed)
         text = f"${answer}$" if wrap and "$" not in answer else answer
-        parsed_answer = mv.parse(text, parsing_timeout=None)
-        if not parsed_answer:
-            return False
-        return any(mv.verify(g, parsed_answer, timeout_seconds=None) for g in parsed_golds)
+        try:
+            parsed_answer = mv.parse(text, parsing_timeout=None)
+            if not parsed_answer:
+                return False
+            return any(mv.verify(g, parsed_answer, timeout_seconds=None) for g in parsed_golds)
+        except _CallBudget:
+            return False  # a completion that outruns the budget is wrong, as math-verify scores it
 
 
 # ---- the parent side ---------------------------------------------------------------------------
