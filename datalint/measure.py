@@ -9,7 +9,7 @@ from datalint.cohorts import make_cohorts
 from datalint.engine import Gate
 from datalint.findings import CohortReport
 from datalint.grade.settings import Grading
-from datalint.records import Cohort, Item
+from datalint.load.records import Cohort, Item
 from datalint.rollout.base import SamplingParams
 
 
@@ -34,6 +34,7 @@ def measure_cohorts(
     probe_items: list[Item] | None,
     default_verifier: str,
     gate: Gate,
+    trust_rollouts: bool = False,
     grading: Grading | None = None,
 ) -> CohortMeasurement:
     """``grading`` (config verifiers, extraction) wins over ``default_verifier`` when given."""
@@ -51,6 +52,7 @@ def measure_cohorts(
         cache_dir=cache_dir,
         use_cache=use_cache,
         progress=progress,
+        trust_inline=trust_rollouts,
     )
     per_cohort, start = [], 0
     for cohort in cohorts:  # `ordered` is the cohorts' items back to back

@@ -42,7 +42,16 @@ def test_a_configured_name_grades_with_the_users_function(tmp_path, monkeypatch)
         '[verifiers]\nhalf = "tests.test_grade_cli:half_credit"\n'
     )
     write_data(tmp_path, [{**SMOL, "verifier": "half"}])
-    result = run(tmp_path, monkeypatch, "data.jsonl", "--format", "json", "--select", "S011,S012")
+    result = run(
+        tmp_path,
+        monkeypatch,
+        "data.jsonl",
+        "--format",
+        "json",
+        "--select",
+        "S011,S012",
+        "--trust-rollouts",
+    )
     assert result.exit_code == 0, result.output
     # both rollouts got 0.5 (>= 0.5 counts as correct); numeric would have given 0.0
     assert item_pass_rates(result.stdout) == [1.0]
@@ -90,7 +99,7 @@ def test_default_verifier_must_be_a_known_name(tmp_path, monkeypatch) -> None:
 
 def test_answer_extraction_flag_and_config(tmp_path, monkeypatch) -> None:
     write_data(tmp_path, [SMOL])
-    args = ("data.jsonl", "--format", "json", "--select", "S011")
+    args = ("data.jsonl", "--format", "json", "--select", "S011", "--trust-rollouts")
     strict = run(tmp_path, monkeypatch, *args)
     assert item_pass_rates(strict.stdout) == [0.0]
     flag = run(tmp_path, monkeypatch, *args, "--answer-extraction", "last-number")
@@ -113,7 +122,16 @@ def test_ungradable_items_are_findings_and_get_no_rollouts(tmp_path, monkeypatch
             {"prompt": "d", "answer": "4", "verifier": "numeric", "rollouts": rollouts},
         ],
     )
-    result = run(tmp_path, monkeypatch, "data.jsonl", "--format", "json", "--cohort-size", "1")
+    result = run(
+        tmp_path,
+        monkeypatch,
+        "data.jsonl",
+        "--format",
+        "json",
+        "--cohort-size",
+        "1",
+        "--trust-rollouts",
+    )
     assert result.exit_code == 1
     report = json.loads(result.stdout)
     found = sorted((f["code"], f["line"]) for f in report["findings"] if f["code"] < "S1")
@@ -163,7 +181,7 @@ def test_calibrate_jobs_carry_the_configured_names_to_their_workers() -> None:
 
     from datalint.calibrate.jobs import cohort_reward
     from datalint.grade import Grading
-    from datalint.records import Item, Source
+    from datalint.load.records import Item, Source
 
     grading = Grading.build(verifiers={"half": "tests.test_grade_cli:half_credit"})
     items = (

@@ -10,7 +10,7 @@ from datalint.grade import Grading, GradingError, grade
 from datalint.grade.extract import gsm8k_answer, last_boxed, last_number
 from datalint.grade.numeric import answer_number
 from datalint.grade.preflight import gold_problem, problem, verifier_problem
-from datalint.records import Item, Source
+from datalint.load.records import Item, Source
 
 HAS_MATH_VERIFY = importlib.util.find_spec("math_verify") is not None
 
@@ -170,16 +170,18 @@ def test_the_default_verifier_decides_for_items_without_one() -> None:
 @pytest.mark.skipif(not HAS_MATH_VERIFY, reason="needs the 'math' extra")
 def test_math_grading_is_bounded_per_call_and_per_item() -> None:
     from datalint.grade import grade_items
-    from datalint.records import Rollout
+    from datalint.load.records import Rollout
 
     tower = "The answer is $9^{9^{9^9}}$"
-    rewards, failures = grade_items([item("5", "math")], [[Rollout(tower) for _ in range(8)]])
+    grades = grade_items([item("5", "math")], [[Rollout(tower) for _ in range(8)]])
+    rewards, failures = grades.rewards, grades.failures
     # each slow call scores 0 (wrong), and once the item's 2 s are spent the rest are failures
     assert rewards[0] and set(rewards[0]) == {0.0}
     assert len(rewards[0]) + failures[0].n_failed == 8 and failures[0].n_failed >= 4
     assert "budget" in failures[0].message
 
     nested = "(" * 400 + "1" + ")" * 400
-    rewards, failures = grade_items([item(nested, "math")], [[Rollout("1") for _ in range(8)]])
+    grades = grade_items([item(nested, "math")], [[Rollout("1") for _ in range(8)]])
+    rewards, failures = grades.rewards, grades.failures
     assert rewards == [[]]  # a gold that cannot be parsed in time grades nothing
     assert failures[0].n_failed == 8

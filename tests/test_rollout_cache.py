@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from fake_backend import FakeBackend, fake_rollouts
 
-from datalint.records import Item, Source
+from datalint.load.records import Item, Source
 from datalint.rollout.base import SamplingParams, item_seed, prompt_hash
 from datalint.rollout.cache import CACHE_FILENAME, RolloutCache, default_cache_dir
 from datalint.rollout.stage import RolloutStats, obtain_rollouts

@@ -17,7 +17,7 @@ from typing import Any
 
 from datalint.calibrate.store import RunKey
 from datalint.grade.settings import Grading
-from datalint.records import Item
+from datalint.load.records import Item
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 with answer extraction modes, a trust rule for verifier names and bounded work per item."""
 
 from datalint.grade.base import GradingError, Verifier, gold_answers
-from datalint.grade.batch import VerifierFailure, grade_items
+from datalint.grade.batch import Grades, RewardMismatch, VerifierFailure, grade_items
 from datalint.grade.registry import (
     BUILTIN_VERIFIERS,
     DEFAULT_VERIFIER,
@@ -17,8 +17,10 @@ __all__ = [
     "BUILTIN_VERIFIERS",
     "DEFAULT_VERIFIER",
     "EXTRACTION_MODES",
+    "Grades",
     "Grading",
     "GradingError",
+    "RewardMismatch",
     "UnknownVerifier",
     "UntrustedVerifier",
     "Verifier",

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datalint.grade.budget import item_budget
 from datalint.grade.registry import grade, verifier_name
 from datalint.grade.settings import Grading
-from datalint.records import Item, Rollout, Source
+from datalint.load.records import Item, Rollout, Source
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,45 +24,74 @@ class VerifierFailure:
     message: str  # the first failure's message
 
 
+@dataclass(frozen=True, slots=True)
+class RewardMismatch:
+    """Replayed rollouts of one item whose claimed reward the verifier does not confirm."""
+
+    item_index: int
+    source: Source
+    n_mismatched: int
+    n_claimed: int
+    claimed: float  # the first mismatch: what the data said
+    graded: float  # and what the verifier gave
+
+
+@dataclass(slots=True)
+class Grades:
+    rewards: list[list[float]]
+    failures: list[VerifierFailure]
+    mismatches: list[RewardMismatch]
+
+
 def grade_items(
     items: Sequence[Item],
     rollouts: Sequence[Sequence[Rollout]],
     *,
     grading: Grading | None = None,
-) -> tuple[list[list[float]], list[VerifierFailure]]:
-    """Rewards of each item's rollouts, and the items whose verifier failed.
+) -> Grades:
+    """Rewards of each item's rollouts, the items whose verifier failed, and replayed rewards
+    that the verifier does not confirm.
 
-    A rollout that already carries a finite reward (replayed data) keeps it; the others are graded
-    and their ``reward`` is filled in. A rollout whose verifier raises (or whose replayed reward
-    is NaN or infinite) gets no reward and is left out of that item's list, as trl leaves
-    unscorable completions out of the group baseline; one :class:`VerifierFailure` per item then
-    says how many failed and why. Each item's grading shares one time budget
+    Every rollout is graded by the item's verifier and its ``reward`` set to the result: a reward
+    a rollout already carries (replayed data) is a claim, never a verdict; each item whose claims
+    disagree with the grades gets one :class:`RewardMismatch`. A rollout whose verifier raises
+    gets no reward and is left out of the item's list, as trl leaves unscorable completions out
+    of the group baseline; one :class:`VerifierFailure` per item then says how many failed and
+    why. Each item's grading shares one time budget
     (:data:`datalint.grade.budget.PER_ITEM_SECONDS`), so a hostile item costs seconds, not
     minutes. Never raises.
     """
     grading = grading or Grading()
     all_rewards: list[list[float]] = []
     failures: list[VerifierFailure] = []
+    mismatches: list[RewardMismatch] = []
     for index, (item, item_rollouts) in enumerate(zip(items, rollouts, strict=True)):
         rewards: list[float] = []
         first_error: str | None = None
-        n_failed = 0
+        n_failed = n_claimed = n_mismatched = 0
+        first_mismatch: tuple[float, float] | None = None
         with item_budget():
             for rollout in item_rollouts:
-                if rollout.reward is not None and not math.isfinite(rollout.reward):
+                claimed, rollout.reward = rollout.reward, None
+                try:
+                    graded = float(grade(item, rollout.completion, grading))
+                except Exception as exc:  # any verifier bug is this item's finding, not a crash
                     n_failed += 1
-                    first_error = first_error or f"replayed reward {rollout.reward} is not a number"
-                    continue
-                if rollout.reward is None:
-                    try:
-                        rollout.reward = grade(item, rollout.completion, grading)
-                    except Exception as exc:  # any verifier bug is this item's finding, not a crash
-                        n_failed += 1
-                        if first_error is None:
-                            first_error = str(exc) or type(exc).__name__
-                        continue
-                rewards.append(float(rollout.reward))
+                    if first_error is None:
+                        first_error = str(exc) or type(exc).__name__
+                    continue  # an ungradable claim is S011's finding, not a mismatch
+                rollout.reward = graded
+                rewards.append(graded)
+                if claimed is not None:
+                    n_claimed += 1
+                    if not _same_reward(claimed, graded):
+                        n_mismatched += 1
+                        first_mismatch = first_mismatch or (claimed, graded)
         all_rewards.append(rewards)
+        if first_mismatch is not None:
+            mismatches.append(
+                RewardMismatch(index, item.source, n_mismatched, n_claimed, *first_mismatch)
+            )
         if n_failed:
             failures.append(
                 VerifierFailure(
@@ -74,4 +103,8 @@ def grade_items(
                     message=first_error or "",
                 )
             )
-    return all_rewards, failures
+    return Grades(all_rewards, failures, mismatches)
+
+
+def _same_reward(claimed: float, graded: float) -> bool:
+    return math.isfinite(claimed) and abs(claimed - graded) <= 1e-6

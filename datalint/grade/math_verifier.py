@@ -16,7 +16,7 @@ from datalint.grade.base import GradingError, gold_texts
 from datalint.grade.budget import call_budget
 from datalint.grade.extract import extracted_text
 from datalint.grade.settings import DEFAULT_EXTRACTION
-from datalint.records import Item
+from datalint.load.records import Item
 
 
 def require_math_verify() -> None:

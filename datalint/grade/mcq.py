@@ -15,7 +15,7 @@ import string
 
 from datalint.grade.base import GradingError, gold_texts
 from datalint.grade.text import normalize_text
-from datalint.records import Item
+from datalint.load.records import Item
 
 _ALONE = re.compile(r"\(?([A-Za-z])\)?[.:)]?")
 # Possessive \s*+: no run of spaces is retried at every split point (linear, not quadratic).

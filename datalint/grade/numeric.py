@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datalint.grade.base import GradingError, describe_gold, gold_answers
 from datalint.grade.extract import extracted_text
 from datalint.grade.settings import DEFAULT_EXTRACTION
-from datalint.records import Item
+from datalint.load.records import Item
 
 _NUMBER = r"[-+]?+(?:\d{1,3}(?:,\d{3})++|\d++)?+(?:\.\d++)?+(?:[eE][-+]?+\d++)?+"
 _FRACTION = re.compile(rf"({_NUMBER})\s*+/\s*+({_NUMBER})")

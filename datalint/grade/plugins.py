@@ -1,7 +1,7 @@
 """User verifiers: an entry point of an installed package, or a ``module:function`` that the
 user's config maps a name to.
 
-A plug-in is any callable ``fn(completion: str, item: datalint.records.Item) -> float | bool``.
+A plug-in is any callable ``fn(completion: str, item: datalint.load.records.Item) -> float | bool``.
 Packages register one under the ``datalint.verifiers`` entry-point group, for example in their
 pyproject.toml: ``[project.entry-points."datalint.verifiers"] units = "mypkg.grading:units"``;
 or the user's config maps a name: ``[verifiers] units = "mypkg.grading:units"``. Items then say

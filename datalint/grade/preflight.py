@@ -12,7 +12,7 @@ from datalint.grade.mcq import gold_letter
 from datalint.grade.numeric import gold_numbers
 from datalint.grade.registry import classify, known_names, verifier_name
 from datalint.grade.settings import Grading
-from datalint.records import Item
+from datalint.load.records import Item
 
 # NuminaMath-1.5 marks proofs and answers it could not find with these instead of an answer.
 PLACEHOLDER_ANSWERS = frozenset({"proof", "notfound", "not found"})

@@ -19,7 +19,7 @@ from datalint.grade.numeric import NumericVerifier
 from datalint.grade.plugins import entry_point_names, load_entry_point, load_import_string
 from datalint.grade.settings import Grading
 from datalint.grade.text import exact, regex
-from datalint.records import Item
+from datalint.load.records import Item
 
 DEFAULT_VERIFIER = "exact"
 BUILTIN_VERIFIERS = ("math", "mcq", "exact", "numeric", "regex")

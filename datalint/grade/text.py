@@ -18,7 +18,7 @@ from functools import lru_cache
 
 from datalint.grade.base import GradingError, gold_texts
 from datalint.grade.budget import call_budget
-from datalint.records import Item
+from datalint.load.records import Item
 
 _WHITESPACE = re.compile(r"\s+")
 _RE2_MAX_MEM = 8 << 20  # bytes of compiled program + DFA cache per pattern

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from datalint.engine import Gate
 from datalint.grade.settings import Grading
-from datalint.records import Item, Source
+from datalint.load.records import Item, Source
 
 
 class StaticCheck(Protocol):

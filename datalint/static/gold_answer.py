@@ -7,7 +7,7 @@ from __future__ import annotations
 from datalint.engine import Gate
 from datalint.grade.preflight import gold_problem
 from datalint.grade.settings import Grading
-from datalint.records import Item
+from datalint.load.records import Item
 
 FEATURE = "gold_verifiable"
 

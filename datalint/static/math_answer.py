@@ -23,7 +23,7 @@ from datalint.grade.budget import GOLD_PARSE_SECONDS
 from datalint.grade.preflight import PLACEHOLDER_ANSWERS
 from datalint.grade.registry import verifier_name
 from datalint.grade.settings import Grading
-from datalint.records import Item
+from datalint.load.records import Item
 from datalint.static.base import SkippedCheck, StaticCheck
 
 FEATURE = "math_answer_parsed"

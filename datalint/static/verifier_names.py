@@ -10,7 +10,7 @@ from __future__ import annotations
 from datalint.engine import Gate
 from datalint.grade.preflight import verifier_problem
 from datalint.grade.settings import Grading
-from datalint.records import Item
+from datalint.load.records import Item
 
 TRUSTED_FEATURE = "verifier_trusted"
 USABLE_FEATURE = "verifier_usable"
