@@ -21,7 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile.harness import REPO_ROOT, Outcome, Sentinel, assert_clean_exit, run_datalint
+from tests.hostile.harness import (
+    DEFAULT_MEMORY_MB,
+    REPO_ROOT,
+    Outcome,
+    Sentinel,
+    _limits,
+    assert_clean_exit,
+    run_datalint,
+)
 
 HAS_MATH_VERIFY = importlib.util.find_spec("math_verify") is not None
 needs_math = pytest.mark.skipif(not HAS_MATH_VERIFY, reason="needs the 'math' extra")
@@ -270,7 +278,7 @@ def test_ctrl_c_during_math_grading_exits_130_at_once(tmp_path: Path) -> None:
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        start_new_session=True,
+        preexec_fn=_limits(DEFAULT_MEMORY_MB),  # its own session (Ctrl-C hits the group) and cap
     )
     try:
         time.sleep(8)  # start-up, the worker's start and a few gold answers
