@@ -32,6 +32,7 @@ OPTION_TYPES: dict[str, tuple[type, ...]] = {
     "default-verifier": (str,),
     "predictor": (str,),
     "rules": (dict,),
+    "fields": (dict,),
 }
 RULE_OVERRIDE_KEYS = ("level", *COMPARATORS)
 
@@ -104,6 +105,7 @@ def validate_options(table: dict[str, Any], rules: tuple[Rule, ...], *, where: s
                 if not isinstance(selector, str):
                     raise ConfigError(f"{where}{key}: entries must be rule codes or prefixes")
                 check_selector(selector, codes, where=f"{where}{key}: ")
+    validate_fields(table, where=where)
     for code, override in table.get("rules", {}).items():
         if code not in codes:
             raise ConfigError(f"{where}rules.{code}: unknown rule code")
@@ -120,6 +122,16 @@ def validate_options(table: dict[str, Any], rules: tuple[Rule, ...], *, where: s
                 raise ConfigError(f"{where}rules.{code}.level: must be 'error' or 'warning'")
             if key != "level" and (not isinstance(val, (int, float)) or isinstance(val, bool)):
                 raise ConfigError(f"{where}rules.{code}.{key}: expected a number")
+
+
+def validate_fields(table: dict[str, Any], *, where: str) -> None:
+    """``fields``: native field -> the column (dotted path) that holds it in the user's data."""
+    from datalint.load.fields import FieldMappingError, check_mapping
+
+    try:
+        check_mapping(table.get("fields", {}), where=f"{where}fields.")
+    except FieldMappingError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _type_words(types: tuple[type, ...]) -> str:

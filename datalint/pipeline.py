@@ -33,6 +33,7 @@ LEVEL_ORDER = {"error": 0, "warning": 1}
 @dataclass(slots=True)
 class CheckOptions:
     paths: list[str]
+    fields: dict[str, str] | None = None  # explicit field mapping ([fields] / --field)
     probe: str | None = None
     rollouts_file: str | None = None
     backend: str = "transformers"
@@ -64,7 +65,7 @@ def run_check(opts: CheckOptions, rules: tuple[Rule, ...], notify: Notify = _std
     from datalint.static.base import build_static_checks, skip_notes
 
     gate = Gate(rules)
-    files = discover_files(opts.paths)
+    files = discover_files(opts.paths, exclude=[opts.rollouts_file] if opts.rollouts_file else [])
     probe_items = read_items_quietly(opts.probe) if opts.probe else None
     max_line = _max_line_bytes(rules)
     static_checks = build_static_checks(gate, probe_items=probe_items)
@@ -76,7 +77,7 @@ def run_check(opts: CheckOptions, rules: tuple[Rule, ...], notify: Notify = _std
     retained: list[Item] = []
     stats: list[FileStats] = []
     n_items = 0
-    for item in iter_items(files, gate, max_line_bytes=max_line, stats=stats):
+    for item in iter_items(files, gate, max_line_bytes=max_line, stats=stats, fields=opts.fields):
         n_items += 1
         for check in static_checks:
             check.feed(item, gate)
@@ -87,6 +88,8 @@ def run_check(opts: CheckOptions, rules: tuple[Rule, ...], notify: Notify = _std
     for file_stats in stats:
         if file_stats.skipped == ROLLOUTS_FILE_NOTE:
             notify(f"skipped {file_stats.path}: {file_stats.skipped}")
+        for note in file_stats.notes:
+            notify(f"{file_stats.path}: {note}")
 
     skipped: list[str] = []
     if opts.static_only:
