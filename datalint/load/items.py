@@ -30,9 +30,10 @@ class FileItems:
         self.gate = gate
         self.fields = dict(fields or {})
         self.layout: Layout | None = None
+        self._origin: dict[str, str] = {}
         if "prompt" in self.fields and ("answer" in self.fields or "solution" in self.fields):
             self.layout = with_fields(None, self.fields)
-        self._origin: dict[str, str] = {}
+            self._origin = origin_of(self.layout)
 
     def item(self, obj: Any, src: Source) -> Item | None:
         layout = self.layout
