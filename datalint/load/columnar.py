@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from datalint.extras import MissingExtra
 from datalint.load.filestate import FileRead
-from datalint.load.records import Source
+from datalint.load.items import FileItems
+from datalint.load.records import Item, Source
 
 if TYPE_CHECKING:
     from datalint.engine import Gate
@@ -30,7 +31,7 @@ def _pyarrow(path: str) -> Any:
     return pyarrow
 
 
-def parquet_records(read: FileRead, gate: Gate) -> Iterator[tuple[Source, Any]]:
+def parquet_items(read: FileRead, gate: Gate, items: FileItems) -> Iterator[Item]:
     pa = _pyarrow(read.path)
     try:
         pf = pa.parquet.ParquetFile(read.path)
@@ -38,10 +39,10 @@ def parquet_records(read: FileRead, gate: Gate) -> Iterator[tuple[Source, Any]]:
     except (OSError, pa.ArrowException) as exc:
         _unreadable(read, gate, 1, exc, "parquet")
         return
-    yield from _rows(read, gate, batches, pa, "parquet")
+    yield from _rows(read, gate, items, batches, pa, "parquet")
 
 
-def arrow_records(read: FileRead, gate: Gate) -> Iterator[tuple[Source, Any]]:
+def arrow_items(read: FileRead, gate: Gate, items: FileItems) -> Iterator[Item]:
     """An arrow IPC file: the stream format ``datasets`` writes, or the file format."""
     pa = _pyarrow(read.path)
     try:
@@ -55,10 +56,12 @@ def arrow_records(read: FileRead, gate: Gate) -> Iterator[tuple[Source, Any]]:
     except (OSError, pa.ArrowException) as exc:
         _unreadable(read, gate, 1, exc, "arrow")
         return
-    yield from _rows(read, gate, reader, pa, "arrow")
+    yield from _rows(read, gate, items, reader, pa, "arrow")
 
 
-def _rows(read: FileRead, gate: Gate, batches: Any, pa: Any, kind: str) -> Iterator[Any]:
+def _rows(
+    read: FileRead, gate: Gate, items: FileItems, batches: Any, pa: Any, kind: str
+) -> Iterator[Item]:
     row = 0
     path = read.path
     while True:
@@ -72,7 +75,9 @@ def _rows(read: FileRead, gate: Gate, batches: Any, pa: Any, kind: str) -> Itera
         for record in batch.to_pylist():
             row += 1
             read.n_records += 1
-            yield Source(path, row), record
+            item = items.build(record, Source(path, row))
+            if item is not None:
+                yield item
 
 
 def _unreadable(read: FileRead, gate: Gate, row: int, exc: BaseException, kind: str) -> None:

@@ -12,9 +12,17 @@ import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from datalint.load.decode import text_is_safe
+from datalint.load.decode import (
+    FAILED,
+    STRICT_DECODER,
+    DuplicateKey,
+    report_duplicate,
+    text_is_safe,
+    value_error_detail,
+)
 from datalint.load.filestate import FileRead
-from datalint.load.records import Source
+from datalint.load.items import FileItems
+from datalint.load.records import Item, Source
 from datalint.load.textio import Opened
 
 if TYPE_CHECKING:
@@ -36,9 +44,9 @@ class _Stop(Exception):
     pass
 
 
-def array_records(
-    opened: Opened, read: FileRead, gate: Gate, *, max_element_bytes: int
-) -> Iterator[tuple[Source, Any]]:
+def array_items(
+    opened: Opened, read: FileRead, gate: Gate, items: FileItems, *, max_element_bytes: int
+) -> Iterator[Item]:
     decoder = codecs.getincrementaldecoder("utf-8")()
     reader = _Buffer(opened, decoder, read, gate)
     read.notes.append(ARRAY_NOTE)
@@ -53,8 +61,10 @@ def array_records(
             src = Source(read.path, reader.line)
             obj, start, end = reader.decode_one(max_element_bytes, src)
             read.n_records += 1
-            if text_is_safe(reader.buf[start:end], obj, src, gate):
-                yield src, obj
+            if obj is not FAILED and text_is_safe(reader.buf[start:end], obj, src, gate):
+                item = items.build(obj, src)
+                if item is not None:
+                    yield item
             reader.advance(end)
             reader.skip_ws()
             c = reader.peek_char()
@@ -139,8 +149,18 @@ class _Buffer:
         """The next element and where it sits in the (possibly refilled) buffer."""
         while True:
             try:
-                obj, end = _DECODER.raw_decode(self.buf, self.pos)
+                obj, end = STRICT_DECODER.raw_decode(self.buf, self.pos)
                 return obj, self.pos, end
+            except DuplicateKey as dup:
+                try:
+                    _, end = _DECODER.raw_decode(self.buf, self.pos)  # where the element ends
+                except ValueError:
+                    if self.eof or len(self.buf) - self.pos > max_bytes:
+                        self.fail(f"the key '{dup.key}' is written twice")
+                    self._more()
+                    continue
+                report_duplicate(dup.key, src, self.gate)
+                return FAILED, self.pos, end
             except json.JSONDecodeError as exc:
                 if len(self.buf) - self.pos > max_bytes:
                     self.gate.observe("line_bytes", max_bytes + 1, src, limit=max_bytes)
@@ -152,8 +172,7 @@ class _Buffer:
             except RecursionError:
                 self.fail("nesting too deep")
             except ValueError as exc:
-                detail = "a number has more than 4300 digits" if "digits" in str(exc) else str(exc)
-                self.fail(detail)
+                self.fail(value_error_detail(exc))
 
     def fail(self, message: str, at: int | None = None) -> None:
         line = self.line + (self.buf.count("\n", self.pos, at) if at is not None else 0)

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from datalint.load.decode import FAILED, decode_line
 from datalint.load.filestate import FileRead
-from datalint.load.records import Source
+from datalint.load.items import FileItems
+from datalint.load.records import Item, Source
 from datalint.load.textio import DecompressionLimit, Opened, byte_limit, iter_lines
 
 if TYPE_CHECKING:
@@ -20,16 +21,16 @@ ROLLOUTS_FILE_NOTE = "a rollouts file from `datalint rollout`, not data: pass it
 _BOM = b"\xef\xbb\xbf"
 
 
-def jsonl_records(
+def jsonl_items(
     opened: Opened,
     read: FileRead,
     gate: Gate,
+    items: FileItems,
     *,
     max_line_bytes: int,
     max_ratio: float,
-    first_line: int = 0,
-) -> Iterator[tuple[Source, Any]]:
-    """Yield (source, value) for each decodable record; report every other line to the gate."""
+) -> Iterator[Item]:
+    """Yield the item of each readable record; report every other line to the gate."""
     path = read.path
     fh = opened.fh
     if opened.compression is None and b"\x00" in _peek(fh, 8192):
@@ -37,7 +38,7 @@ def jsonl_records(
         read.skipped = "binary"
         return
     lines = iter_lines(fh, max_line_bytes, byte_limit(opened, max_ratio))
-    lineno = first_line
+    lineno = 0
     while True:
         try:
             lineno, raw = next(lines)
@@ -70,13 +71,15 @@ def jsonl_records(
             if not raw.strip():
                 continue
         if read.n_records == 0 and _is_rollouts_header(raw):
-            gate.observe("rollouts_header", 1, src)
+            gate.observe("rollouts_header", 1, src, detail=ROLLOUTS_FILE_NOTE)
             read.skipped = ROLLOUTS_FILE_NOTE
             return
         read.n_records += 1
         obj = decode_line(raw, src, gate)
         if obj is not FAILED:
-            yield src, obj
+            item = items.build(obj, src)
+            if item is not None:
+                yield item
 
 
 def _is_rollouts_header(raw: bytes) -> bool:

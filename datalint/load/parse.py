@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,17 @@ def parse_record(raw: bytes, src: Source, gate: Gate) -> Item | None:
     return native_item(obj, src, gate)
 
 
+def native_builder(gate: Gate) -> Callable[[Any, Source], Item | None]:
+    """The per-record function for a native file: the fast path first, one call per record."""
+
+    def build(obj: Any, src: Source) -> Item | None:
+        if _looks_valid(obj):
+            return _to_item(obj, src)
+        return native_item(obj, src, gate)
+
+    return build
+
+
 def native_item(
     obj: Any,
     src: Source,
@@ -45,14 +57,16 @@ def native_item(
     ``origin`` maps a native field to the column it was read from in another layout, so that a
     schema message names the column the user sees (``reward_model.ground_truth``, not ``answer``).
     """
-    if not _looks_valid(obj):
+    if _looks_valid(obj):
+        item = _to_item(obj, src)
+    else:
         problem = _schema_problem(obj, origin)
         if problem is not None:
             if layout != "native":
                 problem = f"{problem} (read as layout {layout})"
             gate.observe("schema_errors", 1, src, detail=problem)
             return None
-    item = _to_item(obj, src)
+        item = _to_item(obj, src)
     if layout != "native":
         item.layout = layout
     return item

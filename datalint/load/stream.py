@@ -11,13 +11,13 @@ at all (a missing path, a directory with no data files, a permission error) rais
 from __future__ import annotations
 
 from collections.abc import Generator, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from datalint.load.columnar import arrow_records, parquet_records
+from datalint.load.columnar import arrow_items, parquet_items
 from datalint.load.filestate import FileRead, FileStats
 from datalint.load.items import FileItems
-from datalint.load.json_array import array_records, starts_with_array
-from datalint.load.jsonl import ROLLOUTS_FILE_NOTE, ROLLOUTS_HEADER_KIND, jsonl_records
+from datalint.load.json_array import array_items, starts_with_array
+from datalint.load.jsonl import ROLLOUTS_FILE_NOTE, ROLLOUTS_HEADER_KIND, jsonl_items
 from datalint.load.records import Item, Source
 from datalint.load.textio import DEFAULT_MAX_RATIO, open_data
 
@@ -66,10 +66,7 @@ def _iter_file(
     """Yield every valid item; count every record, valid or not (the invalid are reported)."""
     read = FileRead(path)
     items = FileItems(gate, fields)
-    for src, obj in _records(read, gate, max_line_bytes, max_ratio):
-        item = items.item(obj, src)
-        if item is not None:
-            yield item
+    yield from _items(read, gate, items, max_line_bytes, max_ratio)
     if read.n_records == 0 and not read.failed and read.skipped is None:
         gate.observe("data_records", 0, Source(path, 1))
     layout = items.layout_name
@@ -78,23 +75,23 @@ def _iter_file(
     return read.stats(layout)
 
 
-def _records(
-    read: FileRead, gate: Gate, max_line_bytes: int, max_ratio: float
-) -> Iterator[tuple[Source, Any]]:
+def _items(
+    read: FileRead, gate: Gate, items: FileItems, max_line_bytes: int, max_ratio: float
+) -> Iterator[Item]:
     name = read.path.lower()
     if name.endswith(".parquet"):
-        yield from parquet_records(read, gate)
+        yield from parquet_items(read, gate, items)
         return
     if name.endswith(".arrow"):
-        yield from arrow_records(read, gate)
+        yield from arrow_items(read, gate, items)
         return
     opened = open_data(read.path)
     try:
         if name.endswith(".json") and starts_with_array(opened):
-            yield from array_records(opened, read, gate, max_element_bytes=max_line_bytes)
+            yield from array_items(opened, read, gate, items, max_element_bytes=max_line_bytes)
         else:
-            yield from jsonl_records(
-                opened, read, gate, max_line_bytes=max_line_bytes, max_ratio=max_ratio
+            yield from jsonl_items(
+                opened, read, gate, items, max_line_bytes=max_line_bytes, max_ratio=max_ratio
             )
     finally:
         opened.fh.close()
