@@ -85,14 +85,15 @@ def report_duplicate(key: str, src: Source, gate: Gate) -> None:
     gate.observe("duplicate_keys", 1, src, key=key, detail=f"the key '{key}' twice")
 
 
-def text_is_safe(text: str, obj: Any, src: Source, gate: Gate) -> bool:
+def text_is_safe(text: str, obj: Any, src: Source, gate: Gate, *, column: int = 0) -> bool:
     """Whether a decoded record is free of lone surrogate escapes (else reported).
 
     Only an escape can make one (raw UTF-8 cannot encode a surrogate), so text without
-    ``\\ud``/``\\uD`` is safe without looking at the value.
+    ``\\ud``/``\\uD`` is safe without looking at the value. ``column`` is where the text
+    starts on its line (an element of a JSON array), for the column in the message.
     """
     if "\\u" in text and ("\\ud" in text or "\\uD" in text) and _has_lone_surrogate(obj):
-        gate.observe("lone_surrogates", 1, src, detail=_first_surrogate(text))
+        gate.observe("lone_surrogates", 1, src, detail=_first_surrogate(text, column))
         return False
     return True
 
@@ -108,7 +109,7 @@ def _has_lone_surrogate(obj: Any) -> bool:
 _SURROGATE = re.compile(r"\\u[dD]([89abAB]|[c-fC-F])[0-9a-fA-F]{2}")
 
 
-def _first_surrogate(text: str) -> str:
+def _first_surrogate(text: str, column: int = 0) -> str:
     """Name the first escape that is not half of a pair (a pair is one valid character)."""
     pending_high: re.Match[str] | None = None
     for m in _SURROGATE.finditer(text):
@@ -124,7 +125,8 @@ def _first_surrogate(text: str) -> str:
         pending_high = m
     if pending_high is None:
         return "lone surrogate escape"
-    return f"lone surrogate escape {pending_high.group(0)} at column {pending_high.start() + 1}"
+    where = column + pending_high.start() + 1
+    return f"lone surrogate escape {pending_high.group(0)} at column {where}"
 
 
 def _shorten(key: str) -> str:

@@ -61,7 +61,9 @@ def array_items(
             src = Source(read.path, reader.line)
             obj, start, end = reader.decode_one(max_element_bytes, src)
             read.n_records += 1
-            if obj is not FAILED and text_is_safe(reader.buf[start:end], obj, src, gate):
+            column = start - reader.buf.rfind("\n", 0, start) - 1
+            text = reader.buf[start:end]
+            if obj is not FAILED and text_is_safe(text, obj, src, gate, column=column):
                 item = items.build(obj, src)
                 if item is not None:
                     yield item
