@@ -7,6 +7,7 @@ extra); a missing pyarrow is a :class:`MissingExtra` naming it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -31,10 +32,27 @@ def _pyarrow(path: str) -> Any:
     return pyarrow
 
 
-def parquet_items(read: FileRead, gate: Gate, items: FileItems) -> Iterator[Item]:
+def parquet_items(
+    read: FileRead, gate: Gate, items: FileItems, *, max_ratio: float
+) -> Iterator[Item]:
+    """Row groups are decompressed one at a time; a file whose row groups would expand past
+    ``max_ratio`` times its size on disk (a parquet decompression bomb) is not read (S018)."""
     pa = _pyarrow(read.path)
     try:
         pf = pa.parquet.ParquetFile(read.path)
+        meta = pf.metadata
+        expanded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        on_disk = max(os.path.getsize(read.path), 1)
+        if expanded > max_ratio * on_disk:
+            gate.observe(
+                "compression_ratio",
+                expanded / on_disk,
+                Source(read.path, 1),
+                limit=max_ratio,
+                detail=f"{expanded:,} bytes of row groups in a {on_disk:,}-byte parquet file",
+            )
+            read.failed = True
+            return
         batches = pf.iter_batches(batch_size=_BATCH_ROWS)
     except (OSError, pa.ArrowException) as exc:
         _unreadable(read, gate, 1, exc, "parquet")

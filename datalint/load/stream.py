@@ -80,7 +80,7 @@ def _items(
 ) -> Iterator[Item]:
     name = read.path.lower()
     if name.endswith(".parquet"):
-        yield from parquet_items(read, gate, items)
+        yield from parquet_items(read, gate, items, max_ratio=max_ratio)
         return
     if name.endswith(".arrow"):
         yield from arrow_items(read, gate, items)

@@ -227,3 +227,27 @@ def test_a_broken_json_array_element_names_its_line(tmp_path: Path) -> None:
     out = check(tmp_path, "arr.json")
     assert_clean_exit(out, 1)
     assert findings(out) == [("S001", 3, "error")]
+
+
+def test_a_parquet_bomb_is_not_decompressed(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    path = tmp_path / "bomb.parquet"
+    prompt = "x" * (1 << 24)  # 16 MiB of one letter: zstd makes it a few kB
+    table = pa.Table.from_pylist([{"prompt": prompt, "answer": "1"}] * 8)
+    pq.write_table(table, path, compression="zstd", use_dictionary=False)
+    del table, prompt
+    assert path.stat().st_size < 1 << 20
+    out = check(tmp_path, "bomb.parquet", timeout=60, memory_mb=2048)
+    assert_clean_exit(out, 1)
+    assert sorted((c, line) for c, line, _ in findings(out)) == [("S017", 1), ("S018", 1)]
+
+
+def test_a_symlink_loop_in_a_data_folder_ends(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "ok.jsonl").write_text(GOOD)
+    (folder / "loop").symlink_to(folder, target_is_directory=True)
+    out = check(tmp_path, "data", timeout=30)
+    assert_clean_exit(out, 0)
+    assert json.loads(out.stdout)["summary"]["n_files"] == 1
