@@ -376,3 +376,17 @@ def test_directory_discovery_picks_up_every_data_suffix(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(b"")
     found = [Path(p).name for p in discover_files([str(tmp_path)])]
     assert found == ["a.jsonl", "b.jsonl.gz", "c.jsonl.zst", "d.parquet", "e.json", "f.arrow"]
+
+
+def test_hub_metadata_beside_parquet_is_not_data_but_a_lone_json_is(tmp_path: Path) -> None:
+    from datalint.load import discover_files
+
+    hub = tmp_path / "hub"
+    hub.mkdir()
+    for name in ("train-00000-of-00001.parquet", "dataset_infos.json", "state.json"):
+        (hub / name).write_bytes(b"")
+    assert [Path(p).name for p in discover_files([str(hub)])] == ["train-00000-of-00001.parquet"]
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "state.json").write_bytes(b"")
+    assert [Path(p).name for p in discover_files([str(plain)])] == ["state.json"]

@@ -21,8 +21,10 @@ DATA_SUFFIXES = (
     ".arrow",
     ".json",
 )
-# Written by ``datasets.save_to_disk`` beside its arrow files: metadata, not data.
-SAVE_TO_DISK_METADATA = frozenset({"dataset_info.json", "state.json", "dataset_dict.json"})
+# Written by ``datasets`` (save_to_disk, the hub) beside arrow or parquet files: metadata.
+SAVE_TO_DISK_METADATA = frozenset(
+    {"dataset_info.json", "dataset_infos.json", "state.json", "dataset_dict.json"}
+)
 _SUFFIX_WORDS = ", ".join(DATA_SUFFIXES[:-1]) + f" or {DATA_SUFFIXES[-1]}"
 
 
@@ -79,8 +81,8 @@ def _walk(top: str, skip: set[str]) -> list[str]:
         seen.add((st.st_dev, st.st_ino))
         for name in dirnames:
             _check_name(os.path.join(folder, name))
-        is_saved_dataset = any(n.endswith(".arrow") for n in filenames) or (
-            "dataset_dict.json" in filenames
+        is_saved_dataset = "dataset_dict.json" in filenames or any(
+            n.endswith((".arrow", ".parquet")) for n in filenames
         )
         for name in filenames:
             path = os.path.join(folder, name)
