@@ -41,6 +41,7 @@ OPTION_TYPES: dict[str, tuple[type, ...]] = {
     "trust-rollouts": (bool,),
     "rules": (dict,),
     "verifiers": (dict,),
+    "fields": (dict,),
 }
 RULE_OVERRIDE_KEYS = ("level", *COMPARATORS)
 # the smallest value that makes sense (inclusive); every number must also be finite
@@ -156,6 +157,7 @@ def validate_options(table: dict[str, Any], rules: tuple[Rule, ...], *, where: s
                     raise ConfigError(f"{where}{key}: entries must be rule codes or prefixes")
                 check_selector(selector, codes, where=f"{where}{key}: ")
     validate_verifiers(table, where=where)
+    validate_fields(table, where=where)
     for code, override in table.get("rules", {}).items():
         if code not in codes:
             raise ConfigError(f"{where}rules.{code}: unknown rule code")
@@ -198,6 +200,16 @@ def validate_verifiers(table: dict[str, Any], *, where: str) -> None:
             raise ConfigError(f"{key}: '{name}' is a built-in verifier; pick another name")
         if not isinstance(spec, str) or not _IMPORT_STRING.fullmatch(spec):
             raise ConfigError(f'{key}: expected "module:function" (e.g. "mypkg.grading:units")')
+
+
+def validate_fields(table: dict[str, Any], *, where: str) -> None:
+    """``fields``: native field -> the column (dotted path) that holds it in the user's data."""
+    from datalint.load.fields import FieldMappingError, check_mapping
+
+    try:
+        check_mapping(table.get("fields", {}), where=f"{where}fields.")
+    except FieldMappingError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _type_words(types: tuple[type, ...]) -> str:

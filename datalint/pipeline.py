@@ -35,6 +35,7 @@ LEVEL_ORDER = {"error": 0, "warning": 1}
 @dataclass(slots=True)
 class CheckOptions:
     paths: list[str]
+    fields: dict[str, str] | None = None  # explicit field mapping ([fields] / --field)
     probe: str | None = None
     rollouts_file: str | None = None
     trust_rollouts: bool = False
@@ -71,7 +72,7 @@ def run_check(opts: CheckOptions, rules: tuple[Rule, ...], notify: Notify = _std
 
     grading = opts.grading or Grading(default_verifier=opts.default_verifier)
     gate = Gate(rules)
-    files = discover_files(opts.paths)
+    files = discover_files(opts.paths, exclude=[opts.rollouts_file] if opts.rollouts_file else [])
     probe_items = read_items_quietly(opts.probe) if opts.probe else None
     max_line = _max_line_bytes(rules)
     static_checks = build_static_checks(gate, probe_items=probe_items, grading=grading)
@@ -83,7 +84,7 @@ def run_check(opts: CheckOptions, rules: tuple[Rule, ...], notify: Notify = _std
     retained: list[Item] = []
     stats: list[FileStats] = []
     n_items = n_untrusted = n_ungradable = 0
-    for item in iter_items(files, gate, max_line_bytes=max_line, stats=stats):
+    for item in iter_items(files, gate, max_line_bytes=max_line, stats=stats, fields=opts.fields):
         n_items += 1
         for check in static_checks:
             check.feed(item, gate)
@@ -108,6 +109,8 @@ def run_check(opts: CheckOptions, rules: tuple[Rule, ...], notify: Notify = _std
     for file_stats in stats:
         if file_stats.skipped == ROLLOUTS_FILE_NOTE:
             notify(f"skipped {file_stats.path}: {file_stats.skipped}")
+        for note in file_stats.notes:
+            notify(f"{file_stats.path}: {note}")
 
     skipped: list[str] = []
     if opts.static_only:

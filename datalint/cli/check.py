@@ -47,6 +47,16 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
     type=click.Path(),
     help="Precomputed rollouts from `datalint rollout`.",
 )
+@click.option(
+    "--field",
+    "field_specs",
+    multiple=True,
+    metavar="TARGET=COLUMN",
+    help="Read a field from another column, e.g. prompt=problem or "
+    "answer=reward_model.ground_truth (dotted paths; repeatable; wins over layout detection).",
+)
+@click.option("--input-key", help="OpenRLHF spelling of --field prompt=COLUMN.")
+@click.option("--label-key", help="OpenRLHF spelling of --field answer=COLUMN.")
 @sampling_options
 @click.option(
     "--cohort-size",
@@ -95,7 +105,7 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when the check fails.")
 @click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
 def check_command(paths: tuple[str, ...], exit_zero: bool, **flags: Any) -> None:
-    """Lint RLVR data files (.jsonl, .jsonl.gz, or folders of them).
+    """Lint RLVR data files (.jsonl[.gz|.zst], .parquet, .json arrays, saved datasets, folders).
 
     Runs the static checks, samples rollouts with the policy (or replays existing ones), computes
     the GRPO features per cohort, predicts the lift and reports every finding at file:line.
@@ -103,6 +113,17 @@ def check_command(paths: tuple[str, ...], exit_zero: bool, **flags: Any) -> None
     with friendly_errors(on_interrupt=lambda: "every finished rollout is kept in the cache"):
         exit_code = _run(paths, flags)
     sys.exit(EXIT_PASS if exit_zero else exit_code)
+
+
+def _fields(flags: dict[str, Any], config: Any) -> dict[str, str] | None:
+    from datalint.load.fields import merge_fields, parse_field_options
+
+    specs = list(flags["field_specs"])
+    if flags["input_key"]:
+        specs.append(f"prompt={flags['input_key']}")
+    if flags["label_key"]:
+        specs.append(f"answer={flags['label_key']}")
+    return merge_fields(config.get("fields"), parse_field_options(specs))
 
 
 def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
@@ -130,6 +151,7 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
     grading = grading_setup(flags, config)
     opts = CheckOptions(
         paths=list(paths),
+        fields=_fields(flags, config),
         probe=pick(flags, config, "probe"),
         rollouts_file=flags["rollouts_file"],
         trust_rollouts=bool(pick(flags, config, "trust_rollouts")),
