@@ -134,7 +134,7 @@ def test_concise_lines_are_exact() -> None:
         "data/train.jsonl:12: D001 [error] duplicates line 2",
         "data/train.jsonl:40: D001 [error] duplicates line 1",
         "odd,dir:x/b.jsonl:2: S005 [warning] 100% of the answer is in the prompt"
-        " second line, with: colon",
+        "\\nsecond line, with: colon\\r",  # a line break in data is shown, never made
         "Found 7 findings (5 errors, 2 warnings). 50 items in 3 files."
         " Lift score 0.031 (fail-under 0.05). Failed.",
     ]
@@ -381,7 +381,7 @@ def test_github_step_summary_is_appended(tmp_path: Path, monkeypatch: pytest.Mon
         "| error | D001 | exact-duplicate-prompt | `data/train.jsonl` | 4 | 3, 9, 12, 40 |" in text
     )
     assert "| warning | S005 | answer-in-prompt | `odd,dir:x/b.jsonl` | 1 | 2 |" in text
-    assert "| c0 | train.jsonl:1-8 | 8 | 0.625 | 0.12 | learn |" in text
+    assert "| `c0` | `train.jsonl:1-8` | 8 | 0.625 | 0.12 | learn |" in text
 
 
 def test_github_without_step_summary_writes_nothing(tmp_path: Path) -> None:

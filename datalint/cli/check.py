@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from datalint.cli.errors import EXIT_FAIL, EXIT_PASS, fail, friendly_errors
+from datalint.cli.errors import EXIT_FAIL, EXIT_PASS, echo_note, fail, friendly_errors
 from datalint.cli.options import pick, sampling_options, sampling_params
 
 FORMATS = ("rich", "concise", "json", "sarif", "github")
@@ -99,6 +99,7 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
     from datalint.io import is_interactive_stream
     from datalint.pipeline import CheckOptions, run_check
     from datalint.report import get_renderer
+    from datalint.report.escape import unwrap
     from datalint.rulebook import load_rules
 
     all_rules = load_rules()
@@ -139,7 +140,7 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
 
     def note(message: str) -> None:
         if not flags["quiet"]:
-            click.echo(f"datalint: {message}", err=True)
+            echo_note(message)
 
     report = run_check(opts, rules, notify=note)
     for stage in report.summary.skipped_stages:
@@ -157,5 +158,6 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
         except OSError as exc:
             fail(f"{flags['output']}: cannot write report: {exc.strerror or exc}")
     else:
-        render(report, rules_by_code, sys.stdout, **options)
+        # the renderer guards its own output; the github format writes real commands
+        render(report, rules_by_code, unwrap(sys.stdout), **options)
     return EXIT_PASS if report.summary.passed else EXIT_FAIL

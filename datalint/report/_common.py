@@ -12,6 +12,7 @@ from typing import Any
 
 from datalint.features_names import FEATURE_NAMES
 from datalint.findings import CohortReport, Finding, Summary
+from datalint.report.escape import terminal
 
 LEVEL_RANK = {"error": 0, "warning": 1}
 
@@ -108,19 +109,13 @@ def location(f: Finding) -> str:
     return f"{path}:{f.line}" if f.line > 0 else path
 
 
-_CONTROL_ESCAPES = {
-    code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0)) if code != 0x09
-}
-
-
 def one_line(text: str) -> str:
-    """A message folded onto one line, its control characters shown as ``\\xNN``.
+    """A string from the data (message, path, id) on one line, its control characters escaped.
 
-    Line-oriented output stays one finding per line, and bytes from a data file (an ESC, a NUL)
-    never reach the terminal raw.
+    Line-oriented output stays one finding per line, and bytes from a data file (an ESC, a NUL,
+    a newline followed by ``::error``) never reach the terminal or a CI log raw.
     """
-    folded = " ".join(text.splitlines())
-    return folded.translate(_CONTROL_ESCAPES) if not folded.isprintable() else folded
+    return terminal(text)
 
 
 def summary_sentence(summary: Summary, n_findings: int) -> str:

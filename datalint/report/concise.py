@@ -25,7 +25,7 @@ def render(
     color: bool | None = None,
 ) -> None:
     for f in by_location(report.findings):
-        out.write(f"{location(f)}: {f.code} [{f.level}] {one_line(f.message)}\n")
+        out.write(f"{one_line(location(f))}: {f.code} [{f.level}] {one_line(f.message)}\n")
     out.write(summary_sentence(report.summary, len(report.findings)) + "\n")
     if statistics:
         for line in statistics_lines(report.findings):

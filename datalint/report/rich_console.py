@@ -174,8 +174,8 @@ def cohort_table(cohorts: list[CohortReport], width: int = NON_TTY_WIDTH) -> Tab
             for _, feature in columns
         ]
         table.add_row(
-            Text(cohort.id),
-            Text(cohort_lines(cohort)),
+            Text(one_line(cohort.id)),
+            Text(one_line(cohort_lines(cohort))),
             str(cohort_size(cohort)),
             *values,
             Text(verdict or "-", style=VERDICT_STYLES.get(verdict or "", "")),
@@ -200,7 +200,7 @@ def feature_tables(cohorts: list[CohortReport], width: int = NON_TTY_WIDTH) -> l
         table = Table(box=box.SIMPLE_HEAD, title="Cohort features" if start == 0 else None)
         table.add_column("feature", no_wrap=True)
         for cohort in block:
-            table.add_column(Text(cohort.id), justify="right", max_width=cell_width)
+            table.add_column(Text(one_line(cohort.id)), justify="right", max_width=cell_width)
         for name in FEATURE_NAMES:
             table.add_row(name, *(fmt_number(c.features.get(name)) for c in block))
         tables.append(table)
@@ -237,7 +237,7 @@ def summary_panel(summary: Summary) -> Panel:
         ("Skipped stages", ", ".join(summary.skipped_stages) or "none"),
     ]
     for key, value in rows:
-        grid.add_row(key, Text(value))
+        grid.add_row(key, Text(one_line(value)))
     verdict = Text("PASSED" if summary.passed else "FAILED", style="bold")
     verdict.stylize("green" if summary.passed else "red")
     grid.add_row("Result", verdict)
