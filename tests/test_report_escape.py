@@ -154,11 +154,7 @@ def test_github_step_summary_has_no_link_image_or_html_from_the_data(
     markdown = summary.read_text("utf-8")
     assert raw_controls(markdown) == set()
     page = md_html(markdown)
-    assert (
-        "<img" not in page
-        and "<a " not in page
-        and "onerror=alert" not in page.replace("&quot;", "").replace("onerror=alert(1)&gt;", "")
-    )
+    assert "<img" not in page and "<a " not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page  # shown as text
     # every table row still has its 6 cells: no "|" from the data split one
     rows = [ln for ln in markdown.splitlines() if ln.startswith("| `")]

@@ -81,6 +81,11 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
     is_flag=True,
     help="rich format: print all 23 features of every cohort (json always has them).",
 )
+@click.option(
+    "--show-items",
+    is_flag=True,
+    help="rich format: per cohort, each item's pass rate, flags and sampled completions.",
+)
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when the check fails.")
 @click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
 def check_command(paths: tuple[str, ...], exit_zero: bool, **flags: Any) -> None:
@@ -151,6 +156,8 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
     options: dict[str, Any] = {"statistics": flags["statistics"]}
     if flags["show_features"] and flags["fmt"] == "rich":
         options["features"] = True
+    if flags["show_items"] and flags["fmt"] == "rich":
+        options["items"] = True
     if flags["output"]:
         try:
             with open(flags["output"], "w", encoding="utf-8") as out:

@@ -17,12 +17,13 @@ from datalint.findings import Finding, Report
 from datalint.report._common import (
     cohort_lines,
     cohort_size,
-    cohort_verdict,
     display_path,
+    fmt_lift,
     fmt_number,
     level_rank,
     statistics_lines,
     summary_sentence,
+    verdicts,
 )
 from datalint.report.escape import (
     github_data,
@@ -163,11 +164,12 @@ def step_summary(report: Report, groups: list[Group]) -> str:
             "| Cohort | Lines | Items | Pass rate | Predicted lift | Verdict |",
             "| --- | --- | ---: | ---: | ---: | --- |",
         ]
+        verdict_of = verdicts(report)
         for c in cohorts[:SUMMARY_COHORT_ROWS]:
             parts.append(
                 f"| {_code_cell(c.id)} | {_code_cell(cohort_lines(c))} | {cohort_size(c)} "
-                f"| {fmt_number(c.features.get('pass_rate'))} | {fmt_number(c.predicted_lift)} "
-                f"| {cohort_verdict(c.features) or '-'} |"
+                f"| {fmt_number(c.features.get('pass_rate'))} | {fmt_lift(c.predicted_lift)} "
+                f"| {verdict_of.get(c.id) or '-'} |"
             )
         if len(cohorts) > SUMMARY_COHORT_ROWS:
             parts.append("")
