@@ -113,13 +113,15 @@ def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_every_format_has_a_renderer() -> None:
-    assert FORMATS == ("rich", "concise", "json", "sarif", "github")
+    assert FORMATS == ("rich", "concise", "json", "sarif", "github", "markdown", "html")
     for fmt in FORMATS:
         assert callable(get_renderer(fmt))
 
 
 def test_unknown_format_names_the_valid_ones() -> None:
-    with pytest.raises(ValueError, match=r"'xml'.*rich, concise, json, sarif, github"):
+    with pytest.raises(
+        ValueError, match=r"'xml'.*rich, concise, json, sarif, github, markdown, html"
+    ):
         get_renderer("xml")
 
 

@@ -9,8 +9,7 @@ import click
 
 from datalint.cli.errors import EXIT_FAIL, EXIT_PASS, echo_note, fail, friendly_errors
 from datalint.cli.options import pick, sampling_options, sampling_params
-
-FORMATS = ("rich", "concise", "json", "sarif", "github")
+from datalint.report import FORMATS  # the closed set of formats (imports no format module)
 
 
 def _split(values: tuple[str, ...]) -> list[str] | None:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from datalint.findings import Report
     from datalint.rulebook import Rule
 
-FORMATS: tuple[str, ...] = ("rich", "concise", "json", "sarif", "github")
+FORMATS: tuple[str, ...] = ("rich", "concise", "json", "sarif", "github", "markdown", "html")
 
 _MODULES: dict[str, str] = {
     "rich": "datalint.report.rich_console",
@@ -21,6 +21,8 @@ _MODULES: dict[str, str] = {
     "json": "datalint.report.json_format",
     "sarif": "datalint.report.sarif",
     "github": "datalint.report.github",
+    "markdown": "datalint.report.markdown",
+    "html": "datalint.report.html_format",
 }
 
 

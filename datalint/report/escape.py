@@ -134,7 +134,8 @@ _SCRIPT_UNSAFE.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
 
 def script_json(value: Any) -> str:
     """JSON safe to place inside ``<script>``: no ``</script>``, ``<!--`` or line separator."""
-    return json.dumps(value, ensure_ascii=False, allow_nan=False).translate(_SCRIPT_UNSAFE)
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False).translate(_SCRIPT_UNSAFE)
+    return text.replace(_LEGACY_COMMAND, "##\\u005b")
 
 
 _JSON_INERT = {code: f"\\u{code:04x}" for code in (*range(0x7F, 0xA0), *_INVISIBLE)}

@@ -25,7 +25,7 @@ HOSTILE = (
 )
 # no "/" or NUL in a file name; everything else goes
 FILE_NAME = "e\x1b[2J\n::error file=y.py::from-a-file-name\r::set-output name=a::b[bold]x.jsonl"
-FORMATS = ("rich", "concise", "json", "sarif", "github")
+FORMATS = ("rich", "concise", "json", "sarif", "github", "markdown", "html")
 ANNOTATION = re.compile(r"^::(error|warning) (file=[^\r\n,]*,)?(line=\d+,)?title=[^\r\n:]*::")
 
 
@@ -136,5 +136,18 @@ def test_the_step_summary_renders_no_link_image_or_html_from_the_data(
     assert "<img" not in page and "<a " not in page
     rows = [ln for ln in markdown.splitlines() if ln.startswith("| `")]
     assert len(rows) == 2
-    for other in FORMATS[:-1]:
-        assert outcomes[other][1] == ""  # only --format github writes a step summary
+    for other in FORMATS:
+        if other != "github":
+            assert outcomes[other][1] == ""  # only --format github writes a step summary
+
+
+def test_markdown_and_html_show_the_data_inert(outcomes: dict[str, tuple[Outcome, str]]) -> None:
+    page = (
+        MarkdownIt("commonmark", {"html": True})
+        .enable("table")
+        .render(outcomes["markdown"][0].stdout)
+    )
+    assert "<img" not in page and "<a " not in page
+    document = outcomes["html"][0].stdout
+    assert document.count("<script") == 2 and "<img" not in document
+    assert "&lt;img src=x onerror=alert(1)&gt;" in document
