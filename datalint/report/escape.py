@@ -42,6 +42,7 @@ _UNSAFE = re.compile("[" + "".join(re.escape(chr(c)) for c in _TERMINAL) + "]")
 # The runner trims leading whitespace (.NET TrimStart) before it looks for "::"; it also reads a
 # CR as a line break. "##[" is the runner's legacy command prefix, matched anywhere in a line.
 _COMMAND_LINE = re.compile(r"(^|[\r\n])([^\S\r\n]*):(?=:)")
+_RISKY_LINE_START = re.compile(r"[\r\n][^\S\r\n]*:")
 _LEGACY_COMMAND = "##["
 _LEGACY_NEUTRAL = "##\\x5b"
 COLON_ESCAPE = "\\x3a"
@@ -134,8 +135,9 @@ _SCRIPT_UNSAFE.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
 
 def script_json(value: Any) -> str:
     """JSON safe to place inside ``<script>``: no ``</script>``, ``<!--`` or line separator."""
-    text = json.dumps(value, ensure_ascii=False, allow_nan=False).translate(_SCRIPT_UNSAFE)
-    return text.replace(_LEGACY_COMMAND, "##\\u005b")
+    return json_inert(json.dumps(value, ensure_ascii=False, allow_nan=False)).translate(
+        _SCRIPT_UNSAFE
+    )
 
 
 _JSON_INERT = {code: f"\\u{code:04x}" for code in (*range(0x7F, 0xA0), *_INVISIBLE)}
@@ -215,6 +217,16 @@ class InertStream(io.TextIOBase):
     def _neutralise(self, text: str) -> str:
         if self.escape_controls and not text.isprintable():
             text = text.translate(_STREAM_CONTROLS)
+        if (
+            not self._pending
+            and _LEGACY_COMMAND not in text
+            and not _RISKY_LINE_START.search(text)
+            and not (self._at_line_start and text.lstrip()[:1] == ":")
+        ):  # the common case: no line of this text can start with ":"
+            cut = max(text.rfind("\n"), text.rfind("\r"))
+            blank_tail = text[cut + 1 :].strip() == ""
+            self._at_line_start = blank_tail and (cut >= 0 or self._at_line_start)
+            return text
         out: list[str] = []
         for piece in re.split(r"([\r\n])", text):
             if piece in ("\r", "\n"):

@@ -156,40 +156,34 @@ def finding_lines(f: Finding, paint: Painter, width: int = NON_TTY_WIDTH) -> lis
     """
     style = LEVEL_STYLES.get(f.level, "")
     where = one_line(location(f))
-    head = f"  {where}  {f.code} [{f.level}]  "
-    words = [*one_line(f.message).split(" "), "", f.name]  # two spaces before the rule name
+    used = len(where) + len(f.code) + len(f.level) + 9  # "  {where}  {code} [{level}]  "
     painted_head = (
         f"  {paint(where, 'bold')}  {paint(f.code, style)} {paint(f'[{f.level}]', style)}  "
     )
-    rows = wrap_words(words, width, first_used=len(head), indent=len(CONTINUATION))
-    out = []
-    for n, row in enumerate(rows):
-        text = " ".join(row)
-        if n == len(rows) - 1 and row and row[-1] == f.name:
-            text = text[: len(text) - len(f.name)] + paint(f.name, "dim")
-        out.append((painted_head if n == 0 else CONTINUATION) + text)
-    return out
+    body = f"{one_line(f.message)}  {f.name}"
+    rows = wrap_text(body, width, first_used=used, indent=len(CONTINUATION))
+    last = rows[-1]
+    if last.endswith(f.name):
+        rows[-1] = last[: len(last) - len(f.name)] + paint(f.name, "dim")
+    return [painted_head + rows[0], *(CONTINUATION + row for row in rows[1:])]
 
 
-def wrap_words(words: list[str], width: int, *, first_used: int, indent: int) -> list[list[str]]:
-    """Greedy word wrap: ``words`` into rows, the first after ``first_used`` columns, the rest
-    after ``indent``. An empty word is kept (it doubles a space) but never starts a row."""
-    rows: list[list[str]] = [[]]
-    used = first_used
-    for word in words:
-        row = rows[-1]
-        need = len(word) + (1 if row else 0)
-        if row and used + need > width and word:
-            while row and row[-1] == "":
-                row.pop()
-            rows.append([word])
-            used = indent + len(word)
-            continue
-        if not row and not word and len(rows) > 1:
-            continue
-        row.append(word)
-        used += need
-    return [r for r in rows if r]
+def wrap_text(text: str, width: int, *, first_used: int, indent: int) -> list[str]:
+    """Greedy wrap at spaces: the first row has ``width - first_used`` columns, the others
+    ``width - indent``. A word longer than its row is kept whole."""
+    rows: list[str] = []
+    room = width - first_used
+    while len(text) > room:
+        cut = text.rfind(" ", 0, room + 1) if room > 0 else -1
+        if cut <= 0:
+            cut = text.find(" ", max(room, 1))
+            if cut < 0:
+                break
+        rows.append(text[:cut].rstrip(" "))
+        text = text[cut:].lstrip(" ")
+        room = width - indent
+    rows.append(text)
+    return rows
 
 
 @dataclass(frozen=True, slots=True)
