@@ -208,3 +208,25 @@ def test_check_show_items_on_the_example(tmp_path: Path) -> None:
     assert "Sampled completions" in result.stdout
     row = next(ln for ln in result.stdout.splitlines() if re.match(r"\s+45\s", ln))
     assert row.split()[1:4] == ["0", "0/8", "all"]
+
+
+def test_cohorts_across_files_show_a_short_name_and_whole_numbers() -> None:
+    long_a = "data/a-very-long-vendor-file-name-2026-delivery.jsonl"
+    cohorts = [
+        CohortReport(
+            f"c{n}",
+            [(long_a, 1000 + 4 * n + k) for k in range(4)] + [("b.jsonl", n + 1)],
+            {"pass_rate": 0.5},
+            predicted_lift=0.001,
+        )
+        for n in range(3)
+    ]
+    text = render(Report([], cohorts, Summary(passed=True)), 80)
+    assert "Cohorts" in [ln.rstrip() for ln in text.splitlines()]  # two files: none in the title
+    row = table_rows_generic(text, "c1")
+    assert row[1:4] == ["a-very-lo…very.jsonl:1004-1007", "+1", "file"]
+    assert "1004-1007" in text and max(len(ln.rstrip()) for ln in text.splitlines()) <= 80
+
+
+def table_rows_generic(text: str, cohort_id: str) -> list[str]:
+    return next(ln.split() for ln in text.splitlines() if ln.startswith(cohort_id + " "))

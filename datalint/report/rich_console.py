@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, TextIO
 
 from rich import box
@@ -29,6 +30,7 @@ from datalint.report._common import (
     cohort_sentence,
     cohort_size,
     cohort_verdict,
+    display_path,
     fmt_lift,
     fmt_number,
     fmt_short,
@@ -205,7 +207,7 @@ COHORT_COLUMNS: tuple[Column, ...] = (
     Column("frac_nondegenerate", "Non-\ndegen.", 5),
     Column("frac_all_correct", "All\nright", 7),
     Column("frac_all_wrong", "All\nwrong", 6),
-    Column("adv_std", "adv_\nstd", 10),
+    Column("adv_std", "adv_std", 10),
     Column("target_similarity", "Target\nsim.", 8),
     Column("lift", "Pred.\nlift", 2),
     Column("verdict", "Verdict", 1, "left"),
@@ -220,7 +222,7 @@ def cohort_cells(cohort: CohortReport, verdict: str | None, *, single_file: bool
     """The plain text of each cell of ``cohort``'s row (data escaped, numbers short)."""
     cells = {
         "cohort": one_line(cohort.id),
-        "lines": line_span(cohort) if single_file else one_line(cohort_lines(cohort)),
+        "lines": line_span(cohort) if single_file else _short_lines(cohort),
         "items": str(cohort_size(cohort)),
         "lift": fmt_lift(cohort.predicted_lift),
         "verdict": verdict or "-",
@@ -229,6 +231,19 @@ def cohort_cells(cohort: CohortReport, verdict: str | None, *, single_file: bool
         if column.key not in cells:
             cells[column.key] = fmt_short(cohort.features.get(column.key))
     return cells
+
+
+FILE_NAME_MAX = 20
+
+
+def _short_lines(cohort: CohortReport) -> str:
+    """``name:span`` with a long file name shortened in its middle; the numbers stay whole."""
+    text = one_line(cohort_lines(cohort))
+    name, sep, rest = text.partition(":")
+    if sep and len(name) > FILE_NAME_MAX:
+        keep = FILE_NAME_MAX - 1
+        name = name[: keep // 2] + "…" + name[-(keep - keep // 2) :]
+    return name + sep + rest
 
 
 def fit_columns(
@@ -287,7 +302,12 @@ def cohort_table(
     if len(columns) < len(COHORT_COLUMNS) or cohort_width < widths["cohort"]:
         columns, cohort_width = fit_columns(widths, width, widths["cohort"])
         padding = 0
-    title = f"Cohorts in {one_line(files[0])}" if single_file else "Cohorts"
+    title = "Cohorts"
+    if single_file:
+        shown_path = one_line(display_path(files[0]))
+        if len(shown_path) + 11 > width:
+            shown_path = one_line(Path(files[0]).name)
+        title = f"Cohorts in {shown_path}"
     dropped = [_label(c) for c in COHORT_COLUMNS if c not in columns]
     table = Table(
         title=title,
