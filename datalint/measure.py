@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datalint.cohorts import make_cohorts
 from datalint.engine import Gate
 from datalint.findings import CohortReport
-from datalint.records import Cohort, Item
+from datalint.load.records import Cohort, Item
 from datalint.rollout.base import SamplingParams
 
 
@@ -33,6 +33,7 @@ def measure_cohorts(
     probe_items: list[Item] | None,
     default_verifier: str,
     gate: Gate,
+    trust_rollouts: bool = False,
 ) -> CohortMeasurement:
     from datalint.reward_stage import evaluate_cohorts
     from datalint.rollout.stage import obtain_rollouts
@@ -48,6 +49,7 @@ def measure_cohorts(
         cache_dir=cache_dir,
         use_cache=use_cache,
         progress=progress,
+        trust_inline=trust_rollouts,
     )
     per_cohort, start = [], 0
     for cohort in cohorts:  # `ordered` is the cohorts' items back to back

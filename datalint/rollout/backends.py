@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from datalint.io import InputError
+from datalint.load import InputError
 from datalint.rollout.base import RolloutBackend
 from datalint.rollout.fingerprint import HashMemo
 
