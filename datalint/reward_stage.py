@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 
 from datalint.engine import Gate
 from datalint.features import Group, compute_cohort_features, item_diagnostics
-from datalint.findings import CohortReport, ItemDiagnostic
+from datalint.findings import CohortReport, ItemDiagnostic, pick_samples
 from datalint.grade import DEFAULT_VERIFIER, Grading, grade_items
 from datalint.load.records import Cohort, Rollout, Source
 
@@ -109,6 +109,9 @@ def _evaluate_cohort(
         )
 
     diagnostics = [item_diagnostics(it, r) for it, r in zip(cohort.items, rewards, strict=True)]
+    for diag, item_rollouts, item_rewards in zip(diagnostics, per_item, rewards, strict=True):
+        if len(item_rollouts) == len(item_rewards):  # what `check --show-items` shows
+            diag.samples = pick_samples([r.completion for r in item_rollouts], list(item_rewards))
     for item, diag, item_rewards in zip(cohort.items, diagnostics, rewards, strict=True):
         if diag.n_rollouts:
             gate.observe(

@@ -49,7 +49,11 @@ class GRPOOutcome:
 
 
 def init_worker() -> None:
-    """Process-pool initializer: one torch thread per worker, quiet offline libraries."""
+    """Process-pool initializer: one torch thread per worker, quiet offline libraries, and the
+    same output guard as the CLI (trl and transformers log here, to the inherited stderr)."""
+    from datalint.cli.guard import install
+
+    install()
     os.environ["OMP_NUM_THREADS"] = "1"
     os.environ["MKL_NUM_THREADS"] = "1"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -62,6 +62,9 @@ def cli() -> None:
     Exit codes: 0 pass, 1 findings at error level (or lift score under --fail-under),
     2 usage, configuration or input error.
     """
+    from datalint.cli.guard import install
+
+    install()  # before anything can print data: no line datalint writes is a workflow command
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -10,12 +10,12 @@ from typing import Any
 
 import click
 
-from datalint.cli.errors import fail, friendly_errors
+from datalint.cli.errors import echo_note, fail, friendly_errors
 from datalint.cli.options import FiniteFloat
 
 
 def _note(message: str) -> None:
-    click.echo(f"datalint: {message}", err=True)
+    echo_note(message)
 
 
 def _parse_trl_options(values: tuple[str, ...]) -> dict[str, Any]:

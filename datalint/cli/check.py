@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from datalint.cli.errors import EXIT_FAIL, EXIT_PASS, fail, friendly_errors
+from datalint.cli.errors import EXIT_FAIL, EXIT_PASS, echo_note, fail, friendly_errors
 from datalint.cli.options import (
     FiniteFloat,
     answer_extraction_option,
@@ -16,8 +16,7 @@ from datalint.cli.options import (
     sampling_options,
     sampling_params,
 )
-
-FORMATS = ("rich", "concise", "json", "sarif", "github")
+from datalint.report import FORMATS  # the closed set of formats (imports no format module)
 
 
 def _split(values: tuple[str, ...]) -> list[str] | None:
@@ -102,6 +101,11 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
     is_flag=True,
     help="rich format: print all 23 features of every cohort (json always has them).",
 )
+@click.option(
+    "--show-items",
+    is_flag=True,
+    help="rich format: per cohort, each item's pass rate, flags and sampled completions.",
+)
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when the check fails.")
 @click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
 def check_command(paths: tuple[str, ...], exit_zero: bool, **flags: Any) -> None:
@@ -131,6 +135,7 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
     from datalint.config import check_selector, load_config, select_rules
     from datalint.pipeline import CheckOptions, run_check
     from datalint.report import get_renderer
+    from datalint.report.escape import unwrap
     from datalint.rulebook import load_rules
 
     all_rules = load_rules()
@@ -175,7 +180,7 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
 
     def note(message: str) -> None:
         if not flags["quiet"]:
-            click.echo(f"datalint: {message}", err=True)
+            echo_note(message)
 
     report = run_check(opts, rules, notify=note)
     for stage in report.summary.skipped_stages:
@@ -186,6 +191,8 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
     options: dict[str, Any] = {"statistics": flags["statistics"]}
     if flags["show_features"] and flags["fmt"] == "rich":
         options["features"] = True
+    if flags["show_items"] and flags["fmt"] == "rich":
+        options["items"] = True
     if flags["output"]:
         try:
             with open(flags["output"], "w", encoding="utf-8") as out:
@@ -193,5 +200,6 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
         except OSError as exc:
             fail(f"{flags['output']}: cannot write report: {exc.strerror or exc}")
     else:
-        render(report, rules_by_code, sys.stdout, **options)
+        # the renderer guards its own output; the github format writes real commands
+        render(report, rules_by_code, unwrap(sys.stdout), **options)
     return EXIT_PASS if report.summary.passed else EXIT_FAIL

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from datalint.cli.errors import fail, friendly_errors
+from datalint.cli.errors import echo_note, fail, friendly_errors
 from datalint.cli.options import pick, sampling_options, sampling_params
 from datalint.load.records import Item, Rollout
 
@@ -51,7 +51,7 @@ def _run(paths: tuple[str, ...], output: str, quiet: bool, flags: dict[str, Any]
 
     def note(message: str) -> None:
         if not quiet:
-            click.echo(f"datalint: {message}", err=True)
+            echo_note(message)
 
     items = load_items(list(paths), note)
     if not items:
