@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from datalint.cli.errors import fail, friendly_errors
+from datalint.cli.options import model_option_flags
 
 
 def _note(message: str) -> None:
@@ -73,6 +74,7 @@ def _store_errors() -> tuple[type[Exception], ...]:
 )
 @click.option("--cache-dir", type=click.Path(), help="Rollout cache folder.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the rollout cache.")
+@model_option_flags
 def calibrate_command(
     paths: tuple[str, ...],
     probe: str,
@@ -91,6 +93,9 @@ def calibrate_command(
     trl_options: tuple[str, ...],
     cache_dir: str | None,
     no_cache: bool,
+    dtype: str | None,
+    device: str | None,
+    system_prompt: str | None,
 ) -> None:
     """Measure real GRPO lift (probe NLL before - after) per cohort and seed into STORE.
 
@@ -124,6 +129,9 @@ def calibrate_command(
             use_cache=not no_cache,
             cache_dir=cache_dir,
             progress=is_interactive_stream(sys.stderr),
+            dtype=dtype or "float32",
+            device=device or "auto",
+            system_prompt=system_prompt or None,
         )
         try:
             summary = calibrate(opts, _note)
