@@ -177,3 +177,16 @@ def test_import_gguf_errors_are_one_line(tmp_path: Path) -> None:
     bad = runner.invoke(cli, ["model", "import-gguf", str(bogus), "-o", str(tmp_path / "out")])
     assert bad.exit_code == 2 and "bogus.gguf" in bad.stderr and "Traceback" not in bad.output
     assert not (tmp_path / "out").exists()
+
+
+def test_rollout_names_the_prompts_it_could_not_sample(tmp_path: Path) -> None:
+    data = write(tmp_path / "d.jsonl", ROWS)
+    out = tmp_path / "r.jsonl"
+    args = ["rollout", str(data), "-o", str(out), "--cache-dir", str(tmp_path / "c"), *SAMPLING]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert f"2 prompts the model cannot read got no rollouts (first: {data}:1: does not fit" in (
+        result.stderr
+    )
+    lines = [json.loads(line) for line in out.read_text("utf-8").splitlines()[1:]]
+    assert [len(line["rollouts"]) for line in lines] == [0, 2, 0, 2, 2]

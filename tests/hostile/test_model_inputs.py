@@ -34,7 +34,7 @@ def test_huge_prompts_cost_bounded_memory_and_are_reported(tmp_path: Path, senti
     rows.append({"prompt": "9-2=", "answer": "7"})
     data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     args = ["check", "data.jsonl", "--format", "json", "--rollouts-per-item", "2"]
-    outcome = run_datalint(*args, "--max-new-tokens", "4", cwd=tmp_path, timeout=240)
+    outcome = run_datalint(*args, "--max-new-tokens", "4", cwd=tmp_path, timeout=600)
     assert_clean_exit(outcome, (0, 1))
     report = json.loads(outcome.stdout)
     s022 = [f for f in report["findings"] if f["code"] == "S022"]
