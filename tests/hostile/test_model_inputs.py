@@ -2,8 +2,10 @@
 are cut to a bound derived from the model's context before tokenizing) and be reported at
 file:line as not fitting (S022), never scored as wrong answers.
 
-Before: one 7.9 MiB prompt cost 3.5 GB of RSS (tokenized in full for a 32-token context), so the
-three below ran out of an 8 GiB address space.
+Before: one 7.9 MiB prompt cost 3.7 GB of peak RSS and 521 s on the loaded 2-core machine
+(tokenized in full for a 32-token context) and was scored as all-wrong (the issue measured 13.7 GB
+for 20 of them). After: 0.8 GB and 110-125 s for one or three, most of it importing torch on that
+machine, and S022 at each line.
 """
 
 from __future__ import annotations
@@ -22,14 +24,15 @@ pytestmark = pytest.mark.skipif(
 HUGE_CHARS = int(7.9 * 1024 * 1024)  # under S007's 8 MiB line limit, so the line is read
 
 
-def huge_arithmetic() -> str:
-    return ("1+" * (HUGE_CHARS // 2))[:HUGE_CHARS] + "="  # every character in the vocabulary
+def huge_arithmetic(digit: int) -> str:
+    """Distinct for each digit (duplicates would be sampled once); all in the vocabulary."""
+    return (f"{digit}+" * (HUGE_CHARS // 2))[:HUGE_CHARS] + "="
 
 
 def test_huge_prompts_cost_bounded_memory_and_are_reported(tmp_path: Path, sentinel) -> None:
     data = tmp_path / "data.jsonl"
-    rows = [{"prompt": huge_arithmetic(), "answer": "1"} for _ in range(2)]
-    rows.append({"messages": [{"role": "user", "content": huge_arithmetic()}], "answer": "1"})
+    rows = [{"prompt": huge_arithmetic(digit), "answer": "1"} for digit in (1, 2)]
+    rows.append({"messages": [{"role": "user", "content": huge_arithmetic(3)}], "answer": "1"})
     rows += [{"prompt": p, "answer": a} for p, a in [("2+3=", "5"), ("4+4=", "8"), ("7+1=", "8")]]
     rows.append({"prompt": "9-2=", "answer": "7"})
     data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
