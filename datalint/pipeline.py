@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from datalint.engine import Gate
@@ -18,6 +18,7 @@ from datalint.load import (
     DEFAULT_MAX_LINE_BYTES,
     ROLLOUTS_FILE_NOTE,
     FileStats,
+    InputError,
     discover_files,
     iter_items,
 )
@@ -55,6 +56,9 @@ class CheckOptions:
     predictor: str | None = None
     fail_under: float | None = None
     progress: bool = False
+    dtype: str = "float32"
+    device: str = "auto"
+    system_prompt: str | None = None
 
 
 Notify = Callable[[str], None]
@@ -131,6 +135,7 @@ def run_check(opts: CheckOptions, rules: tuple[Rule, ...], notify: Notify = _std
     if retained:
         assert predictor is not None
         result = _model_stages(retained, opts, grading, gate, probe_items, predictor, notify)
+        skipped.extend(result.unjudged)
 
     findings = sorted(gate.findings, key=lambda f: (f.path, f.line, LEVEL_ORDER[f.level], f.code))
     n_errors = sum(f.level == "error" for f in findings)
@@ -193,6 +198,7 @@ class _ModelResult:
     predictor: str | None
     similarity: str | None
     lift_score: float | None
+    unjudged: list[str] = field(default_factory=list)  # cohorts the model could not read
 
 
 def _model_stages(
@@ -205,6 +211,8 @@ def _model_stages(
     notify: Notify,
 ) -> _ModelResult:
     from datalint.measure import measure_cohorts
+    from datalint.reward_stage import describe_lines
+    from datalint.rollout.backends import ModelOptions
     from datalint.rollout.base import SamplingParams
 
     params = SamplingParams(
@@ -228,8 +236,17 @@ def _model_stages(
         grading=grading,
         gate=gate,
         trust_rollouts=opts.trust_rollouts,
+        model_options=ModelOptions(opts.dtype, opts.device, opts.system_prompt),
     )
+    _refuse_unreadable_default(opts, len(measured.unreadable), measured.n_sampled)
+    unjudged = [
+        f"features and prediction of cohort {c.id} ({describe_lines(c.sources)}): the model "
+        "can read none of its prompts (S022/S023)"
+        for c in measured.unjudged
+    ]
     cohorts, reports = measured.cohorts, measured.reports
+    if not cohorts:
+        return _ModelResult([], None, measured.similarity_method, None, unjudged)
     predictions = predictor.predict([r.features for r in reports])
     for report, cohort, lift in zip(reports, cohorts, predictions, strict=True):
         report.predicted_lift = float(lift)
@@ -238,7 +255,18 @@ def _model_stages(
     lift_score = predictor.dataset_lift_score(predictions, [len(c.items) for c in cohorts])
     if predictor.is_fallback:
         notify(f"no lift predictor found; scoring with {predictor.name}")
-    return _ModelResult(reports, predictor.name, measured.similarity_method, lift_score)
+    return _ModelResult(reports, predictor.name, measured.similarity_method, lift_score, unjudged)
+
+
+def _refuse_unreadable_default(opts: CheckOptions, n_unreadable: int, n_sampled: int) -> None:
+    """The shipped tiny policy reads only arithmetic: judging other data with it would blame the
+    data for what the model cannot read."""
+    if opts.model is None and opts.rollouts_file is None and 2 * n_unreadable > n_sampled:
+        raise InputError(
+            f"{n_unreadable} of {n_sampled} prompts cannot be read by the default policy, a tiny "
+            "arithmetic model (20-token vocabulary, 32-token context; S022/S023); "
+            "pass --model DIR with a model that reads this data"
+        )
 
 
 def _load_predictor(path: str | None) -> LiftPredictor:

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "rules": ("datalint.cli.rules", "rules_command", "List the rules."),
     "rule": ("datalint.cli.rules", "rule_command", "Show the documentation of one rule."),
     "rollout": ("datalint.cli.rollout", "rollout_command", "Precompute rollouts to a JSONL file."),
+    "model": ("datalint.cli.model", "model_group", "Prepare policy models (import-gguf)."),
     "calibrate": (
         "datalint.cli.calibrate",
         "calibrate_command",

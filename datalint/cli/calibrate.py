@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from datalint.cli.errors import echo_note, fail, friendly_errors
-from datalint.cli.options import FiniteFloat
+from datalint.cli.options import FiniteFloat, model_option_flags
 
 
 def _note(message: str) -> None:
@@ -86,6 +86,7 @@ def _store_errors() -> tuple[type[Exception], ...]:
     envvar="DATALINT_CONFIG",
     help="Config file for [verifiers], default-verifier and answer-extraction; skips discovery.",
 )
+@model_option_flags
 def calibrate_command(
     paths: tuple[str, ...],
     probe: str,
@@ -106,6 +107,9 @@ def calibrate_command(
     no_cache: bool,
     trust_rollouts: bool,
     config_path: str | None,
+    dtype: str | None,
+    device: str | None,
+    system_prompt: str | None,
 ) -> None:
     """Measure real GRPO lift (probe NLL before - after) per cohort and seed into STORE.
 
@@ -147,6 +151,9 @@ def calibrate_command(
             cache_dir=cache_dir,
             progress=is_interactive_stream(sys.stderr),
             trust_rollouts=trust_rollouts,
+            dtype=dtype or "float32",
+            device=device or "auto",
+            system_prompt=system_prompt or None,
         )
         try:
             summary = calibrate(opts, _note)

@@ -12,6 +12,7 @@ from datalint.cli.options import (
     FiniteFloat,
     answer_extraction_option,
     grading_setup,
+    model_options,
     pick,
     sampling_options,
     sampling_params,
@@ -154,6 +155,7 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
     )
     params = sampling_params(flags, config)
     grading = grading_setup(flags, config)
+    how = model_options(flags, config)
     opts = CheckOptions(
         paths=list(paths),
         fields=_fields(flags, config),
@@ -176,6 +178,9 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
         predictor=pick(flags, config, "predictor"),
         fail_under=pick(flags, config, "fail_under"),
         progress=is_interactive_stream(sys.stderr),
+        dtype=how.dtype,
+        device=how.device,
+        system_prompt=how.system_prompt,
     )
 
     def note(message: str) -> None:

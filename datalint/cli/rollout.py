@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from datalint.cli.errors import echo_note, fail, friendly_errors
-from datalint.cli.options import pick, sampling_options, sampling_params
+from datalint.cli.options import model_options, pick, sampling_options, sampling_params
 from datalint.load.records import Item, Rollout
 
 
@@ -72,9 +72,16 @@ def _run(paths: tuple[str, ...], output: str, quiet: bool, flags: dict[str, Any]
         progress=True,
         stats=stats,
         trust_inline=trust,
+        model_options=model_options(flags, config),
     )
     if stats.untrusted:
         note(untrusted_rollouts_note(stats.untrusted))
+    if stats.unreadable:
+        first = min(stats.unreadable)
+        note(
+            f"{len(stats.unreadable)} prompts the model cannot read got no rollouts (first: "
+            f"{items[first].source}: {stats.unreadable[first].describe()}); see `datalint check`"
+        )
     write_rollouts_file(
         output,
         items,
