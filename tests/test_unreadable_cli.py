@@ -190,3 +190,23 @@ def test_rollout_names_the_prompts_it_could_not_sample(tmp_path: Path) -> None:
     )
     lines = [json.loads(line) for line in out.read_text("utf-8").splitlines()[1:]]
     assert [len(line["rollouts"]) for line in lines] == [0, 2, 0, 2, 2]
+
+
+def test_a_rollouts_file_carries_the_verdict_to_check(tmp_path: Path) -> None:
+    """The GPU-box step writes S022/S023 verdicts into the file; check --rollouts reports them."""
+    data = write(tmp_path / "d.jsonl", ROWS)
+    out = tmp_path / "r.rollouts.jsonl"
+    args = ["rollout", str(data), "-o", str(out), "--cache-dir", str(tmp_path / "c"), *SAMPLING]
+    assert CliRunner().invoke(cli, args, catch_exceptions=False).exit_code == 0
+    lines = [json.loads(line) for line in out.read_text("utf-8").splitlines()[1:]]
+    assert [("unreadable" in line) for line in lines] == [True, False, True, False, False]
+    assert lines[0]["unreadable"]["tokens"] == 41 and lines[2]["unreadable"]["unknown"] == 3
+    code, stdout, _ = check(
+        str(data), "--rollouts", str(out), "--format", "json", "--no-cache", cache=tmp_path / "x"
+    )
+    assert code == 1  # the readable arithmetic still fails its RW rules, as when sampling
+    report = json.loads(stdout)
+    flagged = [(f["code"], f["line"]) for f in report["findings"] if f["code"] in ("S022", "S023")]
+    assert flagged == [("S022", 1), ("S023", 3)]
+    first, _ = report["cohorts"]
+    assert [entry["line"] for entry in first["lines"]] == [2, 4]  # left out, as when sampling

@@ -10,13 +10,16 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from datalint.cli.errors import echo_note, fail, friendly_errors
 from datalint.cli.options import model_options, pick, sampling_options, sampling_params
 from datalint.load.records import Item, Rollout
+
+if TYPE_CHECKING:
+    from datalint.rollout.readable import Unreadable
 
 
 @click.command("rollout")
@@ -90,6 +93,7 @@ def _run(paths: tuple[str, ...], output: str, quiet: bool, flags: dict[str, Any]
         model=model,
         fingerprint=stats.fingerprint or "",
         params=params.as_dict(),
+        unreadable=stats.unreadable,
     )
     note(
         f"wrote rollouts for {len(items)} items to {output} "
@@ -117,8 +121,10 @@ def write_rollouts_file(
     model: str | None,
     fingerprint: str,
     params: dict[str, Any],
+    unreadable: dict[int, Unreadable] | None = None,
 ) -> None:
-    """Writes atomically: an interrupted run never leaves a half-written file behind."""
+    """Writes atomically: an interrupted run never leaves a half-written file behind.
+    ``unreadable`` (index in ``items`` -> why) marks the prompts the model could not read."""
     import gzip
 
     from datalint.rollout.replay import header_line, rollouts_line
@@ -136,8 +142,10 @@ def write_rollouts_file(
                 backend=backend, model=model, fingerprint=fingerprint, params=params
             )
             stream.write(_json_line(header))
-            for item, item_rollouts in zip(items, rollouts, strict=True):
-                stream.write(_json_line(rollouts_line(item, item_rollouts)))
+            why = unreadable or {}
+            for index, (item, item_rollouts) in enumerate(zip(items, rollouts, strict=True)):
+                line = rollouts_line(item, item_rollouts, why.get(index))
+                stream.write(_json_line(line))
             if stream is not raw:
                 stream.close()
         os.replace(tmp_name, target)

@@ -70,8 +70,13 @@ def obtain_rollouts(
         1 for item, given in zip(items, inline, strict=True) if item.rollouts and given is None
     )
     if rollouts_file is not None:
-        replayed = replay_rollouts(items, read_rollouts_file(rollouts_file), inline)
+        recorded = read_rollouts_file(rollouts_file)
+        replayed = replay_rollouts(items, recorded, inline)
         stats.replayed = len(items)
+        for index, (item, given) in enumerate(zip(items, inline, strict=True)):
+            why = recorded.verdict(item) if given is None else None
+            if why is not None:
+                stats.unreadable[index] = why
         return replayed
     results: list[list[Rollout]] = [r or [] for r in inline]
     pending = [index for index, r in enumerate(inline) if r is None]
