@@ -13,6 +13,7 @@ threshold, an S007 limit below one byte).
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,15 +30,21 @@ OPTION_TYPES: dict[str, tuple[type, ...]] = {
     "probe": (str,),
     "model": (str,),
     "backend": (str,),
+    "dtype": (str,),
+    "device": (str,),
+    "system-prompt": (str,),
     "cohort-size": (int,),
     "rollouts-per-item": (int,),
     "temperature": (int, float),
     "max-new-tokens": (int,),
     "seed": (int,),
     "default-verifier": (str,),
+    "answer-extraction": (str,),
     "predictor": (str,),
     "trust-rollouts": (bool,),
     "rules": (dict,),
+    "verifiers": (dict,),
+    "fields": (dict,),
 }
 RULE_OVERRIDE_KEYS = ("level", *COMPARATORS)
 # the smallest value that makes sense (inclusive); every number must also be finite
@@ -152,6 +159,8 @@ def validate_options(table: dict[str, Any], rules: tuple[Rule, ...], *, where: s
                 if not isinstance(selector, str):
                     raise ConfigError(f"{where}{key}: entries must be rule codes or prefixes")
                 check_selector(selector, codes, where=f"{where}{key}: ")
+    validate_verifiers(table, where=where)
+    validate_fields(table, where=where)
     for code, override in table.get("rules", {}).items():
         if code not in codes:
             raise ConfigError(f"{where}rules.{code}: unknown rule code")
@@ -170,6 +179,40 @@ def validate_options(table: dict[str, Any], rules: tuple[Rule, ...], *, where: s
                 raise ConfigError(f"{where}rules.{code}.{key}: expected a number")
             if key != "level" and (problem := threshold_problem(by_code[code], float(val))):
                 raise ConfigError(f"{where}rules.{code}.{key}: {problem}")
+
+
+_VERIFIER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_IMPORT_STRING = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+
+
+def validate_verifiers(table: dict[str, Any], *, where: str) -> None:
+    """``[verifiers]``: names the data may use, each mapped to ``module:function`` (the only
+    import strings datalint follows); and ``answer-extraction``, one of the known modes."""
+    from datalint.grade.registry import BUILTIN_VERIFIERS
+    from datalint.grade.settings import EXTRACTION_MODES
+
+    mode = table.get("answer-extraction")
+    if mode is not None and mode not in EXTRACTION_MODES:
+        known = ", ".join(EXTRACTION_MODES)
+        raise ConfigError(f"{where}answer-extraction: unknown mode {mode!r} (known: {known})")
+    for name, spec in table.get("verifiers", {}).items():
+        key = f"{where}verifiers.{name}"
+        if not _VERIFIER_NAME.fullmatch(name):
+            raise ConfigError(f"{key}: a verifier name is letters, digits, '_' and '-'")
+        if name in BUILTIN_VERIFIERS:
+            raise ConfigError(f"{key}: '{name}' is a built-in verifier; pick another name")
+        if not isinstance(spec, str) or not _IMPORT_STRING.fullmatch(spec):
+            raise ConfigError(f'{key}: expected "module:function" (e.g. "mypkg.grading:units")')
+
+
+def validate_fields(table: dict[str, Any], *, where: str) -> None:
+    """``fields``: native field -> the column (dotted path) that holds it in the user's data."""
+    from datalint.load.fields import FieldMappingError, check_mapping
+
+    try:
+        check_mapping(table.get("fields", {}), where=f"{where}fields.")
+    except FieldMappingError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _type_words(types: tuple[type, ...]) -> str:

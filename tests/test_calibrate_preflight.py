@@ -23,7 +23,9 @@ def _item(line: int, verifier: str | None = None) -> Item:
 def test_usable_verifiers_pass() -> None:
     items = [_item(1), _item(2, "numeric"), _item(3, "exact")]
     assert preflight(items) == []
-    assert preflight(items, default_verifier="mcq") == []
+    assert preflight(items, default_verifier="numeric") == []
+    # mcq cannot use a gold "2" without choices (check's S014)
+    assert [p.source.line for p in preflight(items, default_verifier="mcq")] == [1]
 
 
 def test_unknown_and_unimportable_verifiers_are_problems_at_their_lines() -> None:
@@ -39,8 +41,9 @@ def test_unknown_and_unimportable_verifiers_are_problems_at_their_lines() -> Non
         (3, "d.jsonl:3"),
         (4, "d.jsonl:4"),
     ]
-    assert "unknown verifier 'no_such_verifier'" in problems[0].message
-    assert "cannot import verifier module 'datalint_no_such_module'" in problems[1].message
+    assert "unusable-verifier 'no_such_verifier': no verifier has this name" in problems[0].message
+    # an import string in the data is never imported (check's S012)
+    assert problems[1].message.startswith("untrusted-verifier 'datalint_no_such_module:grade'")
 
 
 def test_an_unusable_default_verifier_is_a_problem_for_every_item_without_one() -> None:
@@ -52,7 +55,7 @@ def test_require_preflight_names_the_first_problem_and_counts_the_rest() -> None
     with pytest.raises(PreflightError) as err:
         require_preflight([_item(5, "nope"), _item(7, "nope")], default_verifier="exact")
     message = str(err.value)
-    assert message.startswith("d.jsonl:5: unknown verifier 'nope'")
+    assert message.startswith("d.jsonl:5: unusable-verifier 'nope'")
     assert message.endswith("(and 1 more); nothing was trained") and "\n" not in message
 
 
@@ -64,7 +67,7 @@ needs_calibrate = pytest.mark.skipif(
 
 
 @needs_calibrate
-def test_calibrate_refuses_an_item_whose_verifier_cannot_be_imported(tmp_path: Path) -> None:
+def test_calibrate_refuses_an_item_that_names_an_import_string(tmp_path: Path) -> None:
     rows = [
         {"prompt": "1+1=", "answer": "2", "cohort": "a"},
         {"prompt": "2+2=", "answer": "4", "cohort": "a", "verifier": "datalint_nope_mod:grade"},
@@ -79,5 +82,5 @@ def test_calibrate_refuses_an_item_whose_verifier_cannot_be_imported(tmp_path: P
     assert result.exit_code == 2, result.output
     line = result.stderr.strip()
     assert "\n" not in line and "internal error" not in line
-    assert f"{tmp_path / 'd.jsonl'}:2: cannot import verifier module 'datalint_nope_mod'" in line
+    assert f"{tmp_path / 'd.jsonl'}:2: untrusted-verifier 'datalint_nope_mod:grade'" in line
     assert not store.exists()  # stopped before the store, the baseline and any GRPO run

@@ -1,8 +1,9 @@
 """``calibrate``'s pre-flight: every item must be usable before the first GRPO run starts.
 
 A GRPO run grades its completions with the cohort's own verifiers and scores a verifier error as
-reward 0, so an item whose verifier cannot be found or imported would train on silence without a
-word. ``check`` reports such an item (S011); ``calibrate`` refuses it up front with one line.
+reward 0, so an item whose verifier cannot be used would train on silence without a word.
+``check`` reports such an item (S012, S013, S014); ``calibrate`` refuses it up front with one
+line.
 
 :func:`preflight` is the one place to add a check: each checker takes the items and the
 context and returns :class:`Problem` s; an empty list means calibration may start. The checks
@@ -16,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from datalint.errors import DatalintError
+from datalint.grade.settings import Grading
 from datalint.load.records import Item, Source
 
 
@@ -37,6 +39,7 @@ class PreflightContext:
     default_verifier: str = "exact"
     tokenizer: object | None = None  # the policy's tokenizer, for prompt-length checks
     model_dir: str | None = None
+    grading: Grading | None = None  # the config's [verifiers] and extraction; else the default
 
 
 class PreflightError(DatalintError):
@@ -47,24 +50,18 @@ Check = Callable[[Sequence[Item], PreflightContext], list[Problem]]
 
 
 def verifier_problems(items: Sequence[Item], context: PreflightContext) -> list[Problem]:
-    """Items whose verifier cannot be resolved, resolved the way grading resolves it."""
-    from datalint.grade.base import GradingError
-    from datalint.grade.registry import get_verifier, verifier_name
+    """Items that check's S012, S013 and S014 report: a verifier named by an import string, an
+    unknown verifier or one that cannot use the item, a gold answer that cannot be verified.
+    Decided the way grading decides (:mod:`datalint.grade.preflight`); nothing is imported."""
+    from datalint.grade.preflight import problem
 
-    errors: dict[str, str | None] = {}
-    problems: list[Problem] = []
+    grading = context.grading or Grading(default_verifier=context.default_verifier)
+    found = []
     for item in items:
-        name = verifier_name(item, context.default_verifier)
-        if name not in errors:
-            try:
-                get_verifier(name)
-                errors[name] = None
-            except GradingError as exc:
-                errors[name] = str(exc)
-        reason = errors[name]
-        if reason is not None:
-            problems.append(Problem(item.source, reason))
-    return problems
+        p = problem(item, grading)
+        if p is not None:
+            found.append(Problem(item.source, f"{p.kind} {p.verifier!r}: {p.reason}"))
+    return found
 
 
 CHECKS: list[Check] = [verifier_problems]
@@ -76,9 +73,10 @@ def preflight(
     default_verifier: str = "exact",
     tokenizer: object | None = None,
     model_dir: str | None = None,
+    grading: Grading | None = None,
 ) -> list[Problem]:
     """Every problem :data:`CHECKS` find in ``items``, in file order (empty: good to go)."""
-    context = PreflightContext(default_verifier, tokenizer, model_dir)
+    context = PreflightContext(default_verifier, tokenizer, model_dir, grading)
     problems = [problem for check in CHECKS for problem in check(items, context)]
     return sorted(problems, key=lambda p: (p.source.path, p.source.line))
 

@@ -22,6 +22,7 @@ from datalint.calibrate.preflight import require_preflight
 from datalint.calibrate.store import CalibrationStore, ClaimOwner, Heartbeat, RunKey, RunRecord
 from datalint.extras import MissingExtra
 from datalint.findings import CohortReport
+from datalint.grade.settings import Grading
 from datalint.load.records import Cohort, Item
 
 Notify = Callable[[str], None]
@@ -53,14 +54,20 @@ class CalibrateOptions:
     first_training_seed: int = 1000
     default_verifier: str = "exact"
     trl_options: dict[str, Any] = field(default_factory=dict)
+    grading: Grading | None = None  # the config's [verifiers] and extraction; else the default
     use_cache: bool = True
     cache_dir: str | None = None
     progress: bool = False
     trust_rollouts: bool = False  # replay rollouts inline in the data for the features
+    dtype: str = "float32"  # of the feature rollouts (GRPO runs as trl configures it)
+    device: str = "auto"
+    system_prompt: str | None = None
 
     def grpo_settings(self) -> dict[str, Any]:
         """Everything that changes a run's outcome besides cohort, seed, model and probe."""
-        return {
+        extraction = self.grading_setup().extraction
+        extra = {"answer_extraction": extraction} if extraction != "strict" else {}
+        return extra | {
             "steps": self.steps,
             "lr": self.lr,
             "num_generations": self.num_generations,
@@ -74,7 +81,11 @@ class CalibrateOptions:
             "default_verifier": self.default_verifier,
             # only when set, so that stores made before the option keep their settings hash
             **({"trust_rollouts": True} if self.trust_rollouts else {}),
+            **({"system_prompt": self.system_prompt} if self.system_prompt else {}),
         }
+
+    def grading_setup(self) -> Grading:
+        return self.grading or Grading(default_verifier=self.default_verifier)
 
     def training_seeds(self) -> list[int]:
         return [self.first_training_seed + s for s in range(self.seeds)]
@@ -153,6 +164,7 @@ def measure_features(
     and the similarity method their target_similarity was computed with."""
     from datalint.engine import Gate
     from datalint.measure import measure_cohorts
+    from datalint.rollout.backends import ModelOptions
     from datalint.rollout.base import SamplingParams
 
     measured = measure_cohorts(
@@ -172,8 +184,10 @@ def measure_features(
         progress=opts.progress,
         probe_items=probe_items,
         default_verifier=opts.default_verifier,
+        grading=opts.grading_setup(),
         gate=Gate(()),
         trust_rollouts=opts.trust_rollouts,
+        model_options=ModelOptions(opts.dtype, opts.device, opts.system_prompt),
     )
     cohorts, reports = measured.cohorts, measured.reports
     return [
@@ -224,9 +238,17 @@ def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
     fingerprint = fingerprint_model(model_dir)
     tokenizer = _tokenizer(model_dir)
     require_preflight(
-        items, default_verifier=opts.default_verifier, tokenizer=tokenizer, model_dir=model_dir
+        items,
+        default_verifier=opts.default_verifier,
+        tokenizer=tokenizer,
+        model_dir=model_dir,
+        grading=opts.grading_setup(),
     )
-    probe_prompts = [render_prompt(it, tokenizer) for it in probe_items]
+    prompts_of = {id(it): render_prompt(it, tokenizer, opts.system_prompt) for it in items}
+    probe_prompts = [render_prompt(it, tokenizer, opts.system_prompt) for it in probe_items]
+    require_readable_prompts(
+        items, [prompts_of[id(it)] for it in items], probe_items, probe_prompts, opts
+    )
     probe_answers = [it.answer_text for it in probe_items]
     probe_hash = stable_hash([probe_prompts, probe_answers])
     data_hash = files_hash(_data_files(opts.paths))
@@ -253,9 +275,7 @@ def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
             GRPOJob(
                 key=key,
                 model_dir=model_dir,
-                prompts=tuple(
-                    render_prompt(it, tokenizer) for it in by_key[key.cohort_key].cohort.items
-                ),
+                prompts=tuple(prompts_of[id(it)] for it in by_key[key.cohort_key].cohort.items),
                 items=tuple(by_key[key.cohort_key].cohort.items),
                 probe_prompts=tuple(probe_prompts),
                 probe_answers=tuple(probe_answers),
@@ -267,6 +287,7 @@ def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
                 max_completion_length=opts.max_completion_length,
                 default_verifier=opts.default_verifier,
                 trl_options=dict(opts.trl_options),
+                grading=opts.grading_setup(),
             )
             for key in todo
         ]
@@ -379,6 +400,42 @@ def execute_claimed(
             )
     finally:
         store.release_claims(owner)
+
+
+_SHOWN = 3
+
+
+def require_readable_prompts(
+    items: list[Item],
+    prompts: list[str],
+    probe_items: list[Item],
+    probe_prompts: list[str],
+    opts: CalibrateOptions,
+) -> None:
+    """Stops before any GRPO run when the model cannot read a prompt: GRPO would crash inside
+    trl (a prompt over the context) or train on what the model misreads (unknown tokens)."""
+    from datalint.calibrate.dataset import CalibrationDataError
+    from datalint.rollout.readable import unreadable_prompts
+    from datalint.rollout.transformers_backend import TransformersBackend
+
+    model_dir = resolve_model_dir(opts.model)
+    backend = TransformersBackend(model_dir, system_prompt=opts.system_prompt)
+    room = opts.max_completion_length
+    problems = [
+        f"{items[i].source}: {why.describe()}"
+        for i, why in unreadable_prompts(prompts, backend, room)
+    ]
+    scored = [p + a.answer_text for p, a in zip(probe_prompts, probe_items, strict=True)]
+    problems += [
+        f"{probe_items[i].source} (probe, with its answer): {why.describe()}"
+        for i, why in unreadable_prompts(scored, backend, 1)
+    ]
+    if problems:
+        more = f" (and {len(problems) - _SHOWN} more)" if len(problems) > _SHOWN else ""
+        raise CalibrationDataError(
+            f"{len(problems)} prompts cannot be read by the model, with room for "
+            f"--max-completion-length {room} new tokens: " + "; ".join(problems[:_SHOWN]) + more
+        )
 
 
 def _tokenizer(model_dir: str) -> object:

@@ -6,7 +6,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from datalint.grade.registry import DEFAULT_VERIFIER, grade, verifier_name
+from datalint.grade.budget import item_budget
+from datalint.grade.registry import grade, verifier_name
+from datalint.grade.settings import Grading
 from datalint.load.records import Item, Rollout, Source
 
 
@@ -45,7 +47,7 @@ def grade_items(
     items: Sequence[Item],
     rollouts: Sequence[Sequence[Rollout]],
     *,
-    default_verifier: str = DEFAULT_VERIFIER,
+    grading: Grading | None = None,
 ) -> Grades:
     """Rewards of each item's rollouts, the items whose verifier failed, and replayed rewards
     that the verifier does not confirm.
@@ -55,8 +57,11 @@ def grade_items(
     disagree with the grades gets one :class:`RewardMismatch`. A rollout whose verifier raises
     gets no reward and is left out of the item's list, as trl leaves unscorable completions out
     of the group baseline; one :class:`VerifierFailure` per item then says how many failed and
-    why. Never raises.
+    why. Each item's grading shares one time budget
+    (:data:`datalint.grade.budget.PER_ITEM_SECONDS`), so a hostile item costs seconds, not
+    minutes. Never raises.
     """
+    grading = grading or Grading()
     all_rewards: list[list[float]] = []
     failures: list[VerifierFailure] = []
     mismatches: list[RewardMismatch] = []
@@ -65,22 +70,23 @@ def grade_items(
         first_error: str | None = None
         n_failed = n_claimed = n_mismatched = 0
         first_mismatch: tuple[float, float] | None = None
-        for rollout in item_rollouts:
-            claimed, rollout.reward = rollout.reward, None
-            try:
-                graded = float(grade(item, rollout.completion, default_verifier=default_verifier))
-            except Exception as exc:  # any verifier bug is this item's finding, not a crash
-                n_failed += 1
-                if first_error is None:
-                    first_error = str(exc) or type(exc).__name__
-                continue  # an ungradable claim is S011's finding, not a mismatch
-            rollout.reward = graded
-            rewards.append(graded)
-            if claimed is not None:
-                n_claimed += 1
-                if not _same_reward(claimed, graded):
-                    n_mismatched += 1
-                    first_mismatch = first_mismatch or (claimed, graded)
+        with item_budget():
+            for rollout in item_rollouts:
+                claimed, rollout.reward = rollout.reward, None
+                try:
+                    graded = float(grade(item, rollout.completion, grading))
+                except Exception as exc:  # any verifier bug is this item's finding, not a crash
+                    n_failed += 1
+                    if first_error is None:
+                        first_error = str(exc) or type(exc).__name__
+                    continue  # an ungradable claim is S011's finding, not a mismatch
+                rollout.reward = graded
+                rewards.append(graded)
+                if claimed is not None:
+                    n_claimed += 1
+                    if not _same_reward(claimed, graded):
+                        n_mismatched += 1
+                        first_mismatch = first_mismatch or (claimed, graded)
         all_rewards.append(rewards)
         if first_mismatch is not None:
             mismatches.append(
@@ -91,7 +97,7 @@ def grade_items(
                 VerifierFailure(
                     item_index=index,
                     source=item.source,
-                    verifier=verifier_name(item, default_verifier),
+                    verifier=verifier_name(item, grading.default_verifier),
                     n_failed=n_failed,
                     n_rollouts=len(item_rollouts),
                     message=first_error or "",

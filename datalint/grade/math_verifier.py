@@ -1,52 +1,43 @@
-"""The ``math`` verifier: math-verify's ``parse`` + ``verify`` (the ``math`` extra).
+"""The ``math`` verifier: math-verify's ``parse`` + ``verify`` (the ``math`` extra), bounded.
 
-math-verify bounds each parse and comparison with ``signal.alarm``, which only works in the main
-thread of a process. In the main thread we keep its timeouts; anywhere else (a thread pool) we
-turn them off, as its docs advise, rather than let every rollout fail with a ValueError.
+Every call runs in a worker process (:mod:`.math_worker`) within the per-call budget and what is
+left of the item's budget (:mod:`.budget`). The extraction mode decides what math-verify reads:
+the whole completion (``strict`` and ``math-verify``: its own extraction, as open-r1 does), or
+the text :mod:`.extract` takes out (``boxed``, ``gsm8k``, ``last-number``), parsed as LaTeX.
 """
 
 from __future__ import annotations
 
-import threading
-from functools import lru_cache
-from typing import Any
+import importlib.util
+from dataclasses import dataclass
 
 from datalint.extras import MissingExtra
-from datalint.grade.base import GradingError
+from datalint.grade.base import GradingError, gold_texts
+from datalint.grade.budget import call_budget
+from datalint.grade.extract import extracted_text
+from datalint.grade.settings import DEFAULT_EXTRACTION
 from datalint.load.records import Item
 
-TIMEOUT_SECONDS = 5
+
+def require_math_verify() -> None:
+    if importlib.util.find_spec("math_verify") is None:
+        raise MissingExtra("math", "the math verifier uses math-verify")
 
 
-def _math_verify() -> Any:
-    try:
-        import math_verify
-    except ImportError:
-        raise MissingExtra("math", "the math verifier uses math-verify") from None
-    return math_verify
+@dataclass(frozen=True, slots=True)
+class MathVerifier:
+    extraction: str = DEFAULT_EXTRACTION
 
+    def __call__(self, completion: str, item: Item) -> float:
+        from datalint.grade.math_worker import math_call
 
-def _timeout() -> int | None:
-    return TIMEOUT_SECONDS if threading.current_thread() is threading.main_thread() else None
-
-
-@lru_cache(maxsize=4096)
-def _parsed_gold(gold: str) -> Any:
-    mv = _math_verify()
-    # A bare gold answer ("3/4", "\frac{3}{4}") is parsed as LaTeX when wrapped in $...$.
-    text = gold if "$" in gold or "\\boxed" in gold else f"${gold}$"
-    parsed = mv.parse(text, parsing_timeout=_timeout())
-    if not parsed:
-        parsed = mv.parse(gold, parsing_timeout=_timeout())
-    if not parsed:
-        raise GradingError(f"math-verify cannot parse the gold answer {gold!r}")
-    return parsed
-
-
-def math_answer(completion: str, item: Item) -> float:
-    mv = _math_verify()
-    gold = _parsed_gold(item.answer_text)
-    answer = mv.parse(completion, parsing_timeout=_timeout())
-    if not answer:
-        return 0.0
-    return 1.0 if mv.verify(gold, answer, timeout_seconds=_timeout()) else 0.0
+        require_math_verify()
+        golds = [g.strip() for g in gold_texts(item)]
+        if not golds or not all(golds):
+            raise GradingError("the item has an empty gold answer")
+        whole = self.extraction in ("strict", "math-verify")
+        answer = completion if whole else extracted_text(completion, self.extraction)
+        if answer is None:
+            return 0.0
+        ok = math_call("verify", (golds, answer, not whole), call_budget())
+        return 1.0 if ok else 0.0

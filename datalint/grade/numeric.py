@@ -1,10 +1,15 @@
 """The ``numeric`` verifier: numbers compared with a tolerance.
 
-The completion is taken as is (stripped, one trailing period dropped) and must read as a single
-number: ``1,234``, ``-3/4``, ``1e-3``, ``+2.50``, ``50%`` are numbers; ``85 junk`` is not and
-scores 0. Only when the whole text is not a number, the number after the last answer marker
-(``answer is``, ``answer:``, ``####``, ``\\boxed{...}``) is used, so chat-style completions work
-too. No marker, no number: 0.0. A gold answer that is not a number is a grading error.
+In the ``strict`` extraction mode the completion is taken as is (stripped, one trailing period
+dropped) and must read as a single number: ``1,234``, ``-3/4``, ``1e-3``, ``+2.50``, ``50%`` are
+numbers; ``85 junk`` is not and scores 0. Only when the whole text is not a number, the number
+after the last answer marker (``answer is``, ``answer:``, ``####``, ``\\boxed{...}``) is used, so
+chat-style completions work too. No marker, no number: 0.0. The other modes (``boxed``,
+``gsm8k``, ``last-number``, ``math-verify``) read the answer as :mod:`.extract` says. A gold
+answer that is not a number is a grading error; a list of golds accepts any of them.
+
+Every pattern here is linear in the completion: whitespace runs are matched possessively
+(``\\s*+``), so no run of spaces is tried at every split point.
 """
 
 from __future__ import annotations
@@ -13,14 +18,17 @@ import math
 import re
 from dataclasses import dataclass
 
-from datalint.grade.base import GradingError
+from datalint.grade.base import GradingError, describe_gold, gold_answers
+from datalint.grade.extract import extracted_text
+from datalint.grade.settings import DEFAULT_EXTRACTION
 from datalint.load.records import Item
 
-_NUMBER = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][-+]?\d+)?"
-_FRACTION = re.compile(rf"\s*({_NUMBER})\s*/\s*({_NUMBER})\s*")
-_PLAIN = re.compile(rf"\s*({_NUMBER})\s*(%?)\s*")
+_NUMBER = r"[-+]?+(?:\d{1,3}(?:,\d{3})++|\d++)?+(?:\.\d++)?+(?:[eE][-+]?+\d++)?+"
+_FRACTION = re.compile(rf"({_NUMBER})\s*+/\s*+({_NUMBER})")
+_PLAIN = re.compile(rf"({_NUMBER})\s*+(%?)")
 _MARKED = re.compile(
-    r"(?:answer\s*(?:is|:)|####|\\boxed\{)\s*\$?\s*([-+]?[\d.,]+(?:[eE][-+]?\d+)?(?:\s*/\s*[\d.]+)?)",
+    r"(?:answer\s*+(?:is|:)|####|\\boxed\{)\s*+\$?\s*+"
+    r"([-+]?[\d.,]++(?:[eE][-+]?\d++)?(?:\s*+/\s*+[\d.]++)?)",
     re.IGNORECASE,
 )
 
@@ -39,7 +47,7 @@ def parse_number(text: str) -> float | None:
     """The number ``text`` spells as a whole, or None. Handles 1,234 / 3/4 / 1e-3 / 50%."""
     text = text.strip()
     if text.endswith("."):
-        text = text[:-1]
+        text = text[:-1].rstrip()
     if m := _FRACTION.fullmatch(text):
         num, den = _to_float(m.group(1)), _to_float(m.group(2))
         if num is None or den is None or den == 0:
@@ -58,23 +66,51 @@ def extract_number(completion: str) -> float | None:
     whole = parse_number(completion)
     if whole is not None:
         return whole
-    marked = _MARKED.findall(completion)
-    return parse_number(marked[-1].rstrip(".,")) if marked else None
+    last = None
+    for m in _MARKED.finditer(completion):
+        last = m.group(1)
+    return parse_number(last.rstrip(".,")) if last is not None else None
+
+
+def answer_number(completion: str, extraction: str = DEFAULT_EXTRACTION) -> float | None:
+    """The number a completion answers under an extraction mode (not ``math-verify``)."""
+    if extraction == "strict":
+        return extract_number(completion)
+    text = extracted_text(completion, extraction)
+    return parse_number(text) if text is not None else None
+
+
+def gold_numbers(item: Item) -> list[float]:
+    """The accepted gold numbers; raises GradingError when one of them is not a number."""
+    out = []
+    for gold in gold_answers(item):
+        value = (
+            float(gold)
+            if isinstance(gold, int | float) and not isinstance(gold, bool)
+            else parse_number(str(gold))
+        )
+        if value is None or not math.isfinite(value):
+            raise GradingError(f"gold answer {describe_gold(item)!r} is not a number")
+        out.append(value)
+    if not out:
+        raise GradingError("the item has no gold answer")
+    return out
 
 
 @dataclass(frozen=True, slots=True)
 class NumericVerifier:
     rel_tol: float = 1e-6
     abs_tol: float = 1e-9
+    extraction: str = DEFAULT_EXTRACTION
 
     def __call__(self, completion: str, item: Item) -> float:
-        gold = item.answer
-        if not isinstance(gold, int | float):
-            gold = parse_number(str(gold))
-        if gold is None or isinstance(gold, bool) or not math.isfinite(float(gold)):
-            raise GradingError(f"gold answer {item.answer_text!r} is not a number")
-        answer = extract_number(completion)
+        golds = gold_numbers(item)
+        if self.extraction == "math-verify":
+            from datalint.grade.math_verifier import MathVerifier
+
+            return MathVerifier(extraction="math-verify")(completion, item)
+        answer = answer_number(completion, self.extraction)
         if answer is None:
             return 0.0
-        ok = math.isclose(answer, float(gold), rel_tol=self.rel_tol, abs_tol=self.abs_tol)
+        ok = any(math.isclose(answer, g, rel_tol=self.rel_tol, abs_tol=self.abs_tol) for g in golds)
         return 1.0 if ok else 0.0

@@ -1,130 +1,85 @@
-"""Streaming reader for JSONL / JSONL.gz data files.
-
-Every record keeps its path and 1-based line number. Format problems never raise: they are
-reported to the gate as metrics (``json_errors``, ``schema_errors``, ...) that the S-family rules
-hold thresholds on. Only input that cannot be read at all (a missing path, a directory with no
-data files, a permission error) raises :class:`InputError`, which the CLI turns into exit 2.
-"""
+"""JSONL (plain, gzip or zstd) -> decoded records, each with its path and 1-based line."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import zlib
-from collections.abc import Generator, Iterable, Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
-from datalint.load.errors import InputError
-from datalint.load.parse import parse_record
+from datalint.load.decode import FAILED, decode_line
+from datalint.load.filestate import FileRead
+from datalint.load.items import FileItems
 from datalint.load.records import Item, Source
+from datalint.load.textio import DecompressionLimit, Opened, byte_limit, iter_lines
 
 if TYPE_CHECKING:
     from datalint.engine import Gate
 
-GZIP_MAGIC = b"\x1f\x8b"
-DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024
-_READ_CHUNK = 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class FileStats:
-    path: str
-    n_records: int
-    skipped: str | None = None  # why the file was not read as data
-
-
-def _open_binary(path: str) -> tuple[BinaryIO, bool]:
-    try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed by the caller
-    except OSError as exc:
-        raise InputError(f"{path}: cannot open: {exc.strerror or exc}") from None
-    head = fh.peek(2)[:2] if hasattr(fh, "peek") else b""
-    if head == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=fh, mode="rb"), True  # type: ignore[return-value]
-    return fh, False
-
-
-def _iter_lines(fh: BinaryIO, max_line_bytes: int) -> Iterator[tuple[bytes, bool]]:
-    """Yield (line, too_long). An overlong line is skipped to its end, never held in memory."""
-    while True:
-        line = fh.readline(max_line_bytes + 1)
-        if not line:
-            return
-        if len(line) > max_line_bytes and not line.endswith(b"\n"):
-            while True:  # drain the rest of this line
-                rest = fh.readline(_READ_CHUNK)
-                if not rest or rest.endswith(b"\n"):
-                    break
-            yield b"", True
-            continue
-        yield line, False
-
-
-def iter_items(
-    paths: Iterable[str],
-    gate: Gate,
-    *,
-    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-    stats: list[FileStats] | None = None,
-) -> Iterator[Item]:
-    """Stream every valid item from the given files; report each format problem to the gate."""
-    for path in paths:
-        file_stats = yield from _iter_file(path, gate, max_line_bytes)
-        if stats is not None:
-            stats.append(file_stats)
-
-
-def _iter_file(path: str, gate: Gate, max_line_bytes: int) -> Generator[Item, None, FileStats]:
-    """Yield every valid item; count every record, valid or not (the invalid are reported)."""
-    fh, is_gzip = _open_binary(path)
-    lineno = 0
-    n_records = 0
-    failed_read = False
-    try:
-        if not is_gzip and b"\x00" in _peek(fh, 8192):
-            gate.observe("binary_file", 1, Source(path, 1), detail="contains NUL bytes")
-            return FileStats(path, 0, skipped="binary")
-        lines = _iter_lines(fh, max_line_bytes)
-        while True:
-            try:
-                raw, too_long = next(lines)
-            except StopIteration:
-                break
-            except (EOFError, OSError, zlib.error) as exc:
-                gate.observe(
-                    "read_errors",
-                    1,
-                    Source(path, lineno + 1),
-                    detail=_read_error_detail(exc, is_gzip),
-                )
-                failed_read = True
-                break
-            lineno += 1
-            src = Source(path, lineno)
-            if too_long:
-                n_records += 1
-                gate.observe("line_bytes", max_line_bytes + 1, src, limit=max_line_bytes)
-                continue
-            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            if not raw.strip():
-                continue
-            if n_records == 0 and _is_rollouts_header(raw):
-                return FileStats(path, 0, skipped=ROLLOUTS_FILE_NOTE)
-            n_records += 1
-            item = parse_record(raw, src, gate)
-            if item is not None:
-                yield item
-    finally:
-        fh.close()
-    if n_records == 0 and not failed_read:
-        gate.observe("data_records", 0, Source(path, 1))
-    return FileStats(path, n_records)
-
-
 ROLLOUTS_HEADER_KIND = "rollouts"
 ROLLOUTS_FILE_NOTE = "a rollouts file from `datalint rollout`, not data: pass it with --rollouts"
+_BOM = b"\xef\xbb\xbf"
+
+
+def jsonl_items(
+    opened: Opened,
+    read: FileRead,
+    gate: Gate,
+    items: FileItems,
+    *,
+    max_line_bytes: int,
+    max_ratio: float,
+) -> Iterator[Item]:
+    """Yield the item of each readable record; report every other line to the gate."""
+    path = read.path
+    fh = opened.fh
+    if opened.compression is None and b"\x00" in _peek(fh, 8192):
+        gate.observe("binary_file", 1, Source(path, 1), detail="contains NUL bytes")
+        read.skipped = "binary"
+        return
+    lines = iter_lines(fh, max_line_bytes, byte_limit(opened, max_ratio))
+    lineno = 0
+    while True:
+        try:
+            lineno, raw = next(lines)
+        except StopIteration:
+            return
+        except DecompressionLimit as stop:
+            ratio = stop.read / max(opened.compressed_size, 1)
+            gate.observe(
+                "compression_ratio",
+                ratio,
+                Source(path, max(stop.line, 1)),
+                limit=max_ratio,
+                detail=f"{stop.read:,} bytes from {opened.compressed_size:,} compressed",
+            )
+            read.failed = True
+            return
+        except _read_errors(opened) as exc:
+            gate.observe(
+                "read_errors", 1, Source(path, lineno + 1), detail=_read_error_detail(exc, opened)
+            )
+            read.failed = True
+            return
+        src = Source(path, lineno)
+        if raw is None:
+            read.n_records += 1
+            gate.observe("line_bytes", max_line_bytes + 1, src, limit=max_line_bytes)
+            continue
+        if lineno == 1 and raw.startswith(_BOM):
+            raw = raw[3:]
+            if not raw.strip():
+                continue
+        if read.n_records == 0 and _is_rollouts_header(raw):
+            gate.observe("rollouts_header", 1, src, detail=ROLLOUTS_FILE_NOTE)
+            read.skipped = ROLLOUTS_FILE_NOTE
+            return
+        read.n_records += 1
+        obj = decode_line(raw, src, gate)
+        if obj is not FAILED:
+            item = items.build(obj, src)
+            if item is not None:
+                yield item
 
 
 def _is_rollouts_header(raw: bytes) -> bool:
@@ -138,14 +93,24 @@ def _is_rollouts_header(raw: bytes) -> bool:
     return isinstance(head, dict) and head.get("datalint") == ROLLOUTS_HEADER_KIND
 
 
-def _peek(fh: BinaryIO, n: int) -> bytes:
+def _read_errors(opened: Opened) -> tuple[type[BaseException], ...]:
+    errors: tuple[type[BaseException], ...] = (EOFError, OSError, zlib.error)
+    if opened.compression == "zstd":
+        import zstandard
+
+        errors += (zstandard.ZstdError,)
+    return errors
+
+
+def _peek(fh: Any, n: int) -> bytes:
     peek = getattr(fh, "peek", None)
     return peek(n)[:n] if peek else b""
 
 
-def _read_error_detail(exc: BaseException, is_gzip: bool) -> str:
-    if is_gzip and isinstance(exc, EOFError):
+def _read_error_detail(exc: BaseException, opened: Opened) -> str:
+    kind = opened.compression
+    if kind == "gzip" and isinstance(exc, EOFError):
         return "gzip stream is truncated (the file ends before the end-of-stream marker)"
-    if is_gzip:
-        return f"gzip stream is corrupt ({exc})"
+    if kind is not None:
+        return f"{kind} stream is corrupt ({exc})"
     return f"read failed ({exc})"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import jsonschema
 
+from datalint.load.decode import FAILED, decode_line
 from datalint.load.records import Item, Rollout, Source
 
 if TYPE_CHECKING:
@@ -24,28 +26,50 @@ def item_validator() -> jsonschema.protocols.Validator:
 
 
 def parse_record(raw: bytes, src: Source, gate: Gate) -> Item | None:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        gate.observe("utf8_errors", 1, src, detail=f"invalid UTF-8 at byte {exc.start}")
+    """One native-layout JSONL line -> an Item, or None after reporting the problem."""
+    obj = decode_line(raw, src, gate)
+    if obj is FAILED:
         return None
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        detail = exc.msg
-        if "\x00" in text:
-            detail += " (the line contains NUL bytes)"
-        gate.observe("json_errors", 1, src, detail=f"{detail} at column {exc.colno}")
-        return None
-    except RecursionError:
-        gate.observe("json_errors", 1, src, detail="nesting too deep")
-        return None
-    if not _looks_valid(obj):
-        problem = _schema_problem(obj)
+    return native_item(obj, src, gate)
+
+
+def native_builder(gate: Gate) -> Callable[[Any, Source], Item | None]:
+    """The per-record function for a native file: the fast path first, one call per record."""
+
+    def build(obj: Any, src: Source) -> Item | None:
+        if _looks_valid(obj):
+            return _to_item(obj, src)
+        return native_item(obj, src, gate)
+
+    return build
+
+
+def native_item(
+    obj: Any,
+    src: Source,
+    gate: Gate,
+    *,
+    layout: str = "native",
+    origin: dict[str, str] | None = None,
+) -> Item | None:
+    """A decoded record in the native shape -> an Item, or None after an S002 finding.
+
+    ``origin`` maps a native field to the column it was read from in another layout, so that a
+    schema message names the column the user sees (``reward_model.ground_truth``, not ``answer``).
+    """
+    if _looks_valid(obj):
+        item = _to_item(obj, src)
+    else:
+        problem = _schema_problem(obj, origin)
         if problem is not None:
+            if layout != "native":
+                problem = f"{problem} (read as layout {layout})"
             gate.observe("schema_errors", 1, src, detail=problem)
             return None
-    return _to_item(obj, src)
+        item = _to_item(obj, src)
+    if layout != "native":
+        item.layout = layout
+    return item
 
 
 def _is_number(x: Any) -> bool:
@@ -83,17 +107,32 @@ _ANSWER_TYPES = (str, int, float)
 _ID_TYPES = (str, int)
 
 
-def _schema_problem(obj: Any) -> str | None:
+_ANY_OF_WORDS = {
+    "prompt": "must be a string or a chat list of {role, content}",
+    "answer": "must be a string, a number, or a non-empty list of them",
+}
+
+
+def _schema_problem(obj: Any, origin: dict[str, str] | None = None) -> str | None:
     errors = sorted(item_validator().iter_errors(obj), key=lambda e: list(e.absolute_path))
     if not errors:
         return None
     err = errors[0]
-    where = ".".join(str(p) for p in err.absolute_path)
+    path = [str(p) for p in err.absolute_path]
+    if origin and path and path[0] in origin:
+        path[0] = origin[path[0]]
+    where = ".".join(path)
     if err.validator == "anyOf" and not where:
         return "record needs a 'prompt' (string) or 'messages' (chat list)"
     if err.validator == "type" and not where:
         return f"record must be a JSON object, not {_json_type(obj)}"
+    if err.validator == "required" and origin and not where:
+        missing = str(err.message).split("'")[1] if "'" in err.message else ""
+        if missing in origin:
+            return f"'{origin[missing]}' is a required column"
     message = err.message
+    if err.validator == "anyOf" and len(err.absolute_path) == 1:
+        message = _ANY_OF_WORDS.get(str(err.absolute_path[0]), message)
     if len(message) > 160:
         message = message[:157] + "..."
     return f"{where}: {message}" if where else message
@@ -116,11 +155,18 @@ def _to_item(obj: dict[str, Any], src: Source) -> Item:
     rollouts = get("rollouts")
     ident = get("id")
     cohort = get("cohort")
+    prompt = get("prompt")
+    messages = get("messages")
+    if type(prompt) is list:  # trl's conversational prompt is a chat list
+        prompt, messages = None, prompt
+    answer = obj["answer"]
+    if type(answer) is list:
+        answer = [str(a) for a in answer]
     return Item(
         src,
-        obj["answer"],
-        get("prompt"),
-        get("messages"),
+        answer,
+        prompt,
+        messages,
         None if ident is None else str(ident),
         get("subject"),
         get("verifier"),

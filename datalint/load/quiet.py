@@ -8,8 +8,8 @@ from typing import Any
 from datalint.engine import Gate
 from datalint.load.discover import discover_files
 from datalint.load.errors import InputError
-from datalint.load.jsonl import iter_items
 from datalint.load.records import Item, Source
+from datalint.load.stream import iter_items
 
 
 class ProblemCollector(Gate):
@@ -23,6 +23,8 @@ class ProblemCollector(Gate):
     def observe(  # type: ignore[override]
         self, feature: str, value: Any, source: Source, *, cohort: str | None = None, **context: Any
     ) -> None:
+        if feature == "run_records":
+            return  # a count, not a problem: an empty file is reported by data_records
         if feature == "data_records":
             self.problems.append(f"{source}: file holds no records")
         elif value:

@@ -33,12 +33,19 @@ class Rollout:
     n_tokens: int | None = None
 
 
+Answer = str | int | float | list[str]
+
+
 @dataclass(slots=True)
 class Item:
-    """One problem with a verifiable answer, as read from a data file."""
+    """One problem with a verifiable answer, as read from a data file.
+
+    ``answer`` is a list when the data accepts several answers (Skywork-OR1's ``ground_truth``,
+    or a native ``answer`` array); ``layout`` names the layout the record was read in.
+    """
 
     source: Source
-    answer: str | int | float
+    answer: Answer
     prompt: str | None = None
     messages: list[dict[str, Any]] | None = None
     id: str | None = None
@@ -48,6 +55,7 @@ class Item:
     cohort: str | None = None
     meta: dict[str, Any] | None = None
     rollouts: list[Rollout] | None = None
+    layout: str = "native"
 
     @property
     def prompt_text(self) -> str:
@@ -59,7 +67,17 @@ class Item:
         return ""
 
     @property
+    def answers(self) -> list[str]:
+        """Every accepted gold answer, as text (one for most data)."""
+        if isinstance(self.answer, list):
+            return [str(a) for a in self.answer]
+        return [str(self.answer)]
+
+    @property
     def answer_text(self) -> str:
+        """The gold answer as text; the first accepted one when there are several."""
+        if isinstance(self.answer, list):
+            return str(self.answer[0]) if self.answer else ""
         return str(self.answer)
 
 
