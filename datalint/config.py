@@ -31,6 +31,12 @@ OPTION_TYPES: dict[str, tuple[type, ...]] = {
     "seed": (int,),
     "default-verifier": (str,),
     "predictor": (str,),
+    # --backend openai
+    "base-url": (str,),
+    "api-key-env": (str,),
+    "concurrency": (int,),
+    "request-timeout": (int, float),
+    "model-revision": (str,),
     "rules": (dict,),
 }
 RULE_OVERRIDE_KEYS = ("level", *COMPARATORS)

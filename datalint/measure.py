@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from datalint.cohorts import make_cohorts
 from datalint.engine import Gate
@@ -33,6 +34,7 @@ def measure_cohorts(
     probe_items: list[Item] | None,
     default_verifier: str,
     gate: Gate,
+    served: Any = None,
 ) -> CohortMeasurement:
     from datalint.reward_stage import evaluate_cohorts
     from datalint.rollout.stage import obtain_rollouts
@@ -48,6 +50,7 @@ def measure_cohorts(
         cache_dir=cache_dir,
         use_cache=use_cache,
         progress=progress,
+        served=served,
     )
     per_cohort, start = [], 0
     for cohort in cohorts:  # `ordered` is the cohorts' items back to back

@@ -9,7 +9,7 @@ import importlib.util
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from datalint.engine import Gate
 from datalint.extras import MissingExtra
@@ -50,6 +50,7 @@ class CheckOptions:
     predictor: str | None = None
     fail_under: float | None = None
     progress: bool = False
+    served: Any = None  # OpenAISettings for --backend openai
 
 
 Notify = Callable[[str], None]
@@ -147,6 +148,8 @@ def _model_plan(opts: CheckOptions) -> _ModelPlan:
         return _ModelPlan(False, False)
     if opts.rollouts_file:
         return _ModelPlan(True, True)
+    if opts.backend == "openai":  # the server samples: nothing heavy here
+        return _ModelPlan(True, True)
     if opts.backend == "vllm":
         if importlib.util.find_spec("vllm") is None:
             raise MissingExtra("vllm", "--backend vllm")
@@ -198,6 +201,7 @@ def _model_stages(
         probe_items=probe_items,
         default_verifier=opts.default_verifier,
         gate=gate,
+        served=opts.served,
     )
     cohorts, reports = measured.cohorts, measured.reports
     predictions = predictor.predict([r.features for r in reports])

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from datalint.cli.errors import EXIT_FAIL, EXIT_PASS, fail, friendly_errors
-from datalint.cli.options import pick, sampling_options, sampling_params
+from datalint.cli.options import pick, sampling_options, sampling_params, served_settings
 
 FORMATS = ("rich", "concise", "json", "sarif", "github")
 
@@ -116,6 +116,7 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
         overrides=config.get("rules"),
     )
     params = sampling_params(flags, config)
+    served = None if flags["static_only"] else served_settings(flags, config)
     opts = CheckOptions(
         paths=list(paths),
         probe=pick(flags, config, "probe"),
@@ -135,6 +136,7 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
         predictor=pick(flags, config, "predictor"),
         fail_under=pick(flags, config, "fail_under"),
         progress=is_interactive_stream(sys.stderr),
+        served=served,
     )
 
     def note(message: str) -> None:

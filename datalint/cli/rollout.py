@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from datalint.cli.errors import fail, friendly_errors
-from datalint.cli.options import pick, sampling_options, sampling_params
+from datalint.cli.options import pick, sampling_options, sampling_params, served_settings
 from datalint.records import Item, Rollout
 
 
@@ -52,6 +52,7 @@ def _run(paths: tuple[str, ...], output: str, quiet: bool, flags: dict[str, Any]
         if not quiet:
             click.echo(f"datalint: {message}", err=True)
 
+    served = served_settings(flags, config)
     items = load_items(list(paths), note)
     if not items:
         fail("no valid items to sample")
@@ -69,6 +70,7 @@ def _run(paths: tuple[str, ...], output: str, quiet: bool, flags: dict[str, Any]
         use_cache=not flags["no_cache"],
         progress=True,
         stats=stats,
+        served=served,
     )
     write_rollouts_file(
         output,

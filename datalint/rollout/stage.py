@@ -12,6 +12,7 @@ import dataclasses
 import sqlite3
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from datalint.records import Item, Rollout
 from datalint.rollout.backends import make_backend
@@ -19,6 +20,9 @@ from datalint.rollout.base import RolloutBackend, SamplingParams, item_seed
 from datalint.rollout.cache import CacheKey, RolloutCache
 from datalint.rollout.progress import generation_progress, progress_wanted
 from datalint.rollout.replay import read_rollouts_file, replay_rollouts
+
+if TYPE_CHECKING:
+    from datalint.rollout.openai_backend import OpenAISettings
 
 DEFAULT_CHUNK_ROWS = 256
 
@@ -46,10 +50,12 @@ def obtain_rollouts(
     progress: bool,
     backend: RolloutBackend | None = None,
     stats: RolloutStats | None = None,
+    served: OpenAISettings | None = None,
 ) -> list[list[Rollout]]:
     """One list of rollouts per item, in the order of ``items``.
 
-    ``backend`` overrides ``backend_name``/``model`` (tests and benches pass their own).
+    ``backend`` overrides ``backend_name``/``model`` (tests and benches pass their own);
+    ``served`` holds the ``openai`` backend's settings.
     """
     stats = stats if stats is not None else RolloutStats()
     if rollouts_file is not None:
@@ -65,7 +71,7 @@ def obtain_rollouts(
     lent_memo = False
     try:
         if backend is None:
-            backend = make_backend(backend_name, model, hash_memo=cache)
+            backend = make_backend(backend_name, model, hash_memo=cache, served=served)
         elif cache is not None and getattr(backend, "hash_memo", False) is None:
             backend.hash_memo = cache  # type: ignore[attr-defined]
             lent_memo = True
