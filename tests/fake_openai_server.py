@@ -105,7 +105,12 @@ class FakeOpenAIServer:
             else:
                 choice["logprobs"] = None
             choices.append(choice)
-        return {"id": "cmpl-1", "object": "text_completion", "model": self.model, "choices": choices}
+        return {
+            "id": "cmpl-1",
+            "object": "text_completion",
+            "model": self.model,
+            "choices": choices,
+        }
 
     def chat(self, body: dict[str, Any]) -> dict[str, Any]:
         prompt = "\n".join(m["content"] for m in body["messages"])
@@ -133,7 +138,12 @@ class FakeOpenAIServer:
                     ]
                 }
             choices.append(choice)
-        return {"id": "chat-1", "object": "chat.completion", "model": self.model, "choices": choices}
+        return {
+            "id": "chat-1",
+            "object": "chat.completion",
+            "model": self.model,
+            "choices": choices,
+        }
 
 
 def _handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
@@ -204,7 +214,9 @@ def _handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 return
             fault = server.next_fault()
             if fault == "429":
-                self._json(429, {"error": {"message": "slow down"}}, {"Retry-After": server.retry_after})
+                self._json(
+                    429, {"error": {"message": "slow down"}}, {"Retry-After": server.retry_after}
+                )
                 return
             if fault == "500":
                 self._json(500, {"error": {"message": "engine hiccup"}})
