@@ -113,6 +113,26 @@ def _store(
     return True
 
 
+def _record_use(
+    cache: RolloutCache,
+    backend: RolloutBackend,
+    fingerprint: str,
+    params_key: str,
+    keys: list[CacheKey],
+) -> None:
+    """Last-used times and the model's name for `datalint cache info|prune`; a failure here only
+    costs that bookkeeping."""
+    from datalint.rollout.cache_upkeep import record_use
+
+    describe = getattr(backend, "label", None)
+    name = str(getattr(backend, "model", None) or getattr(backend, "model_dir", backend.name))
+    label = describe() if callable(describe) else name
+    try:
+        record_use(cache.path, fingerprint, params_key, keys, name=name, label=label)
+    except sqlite3.Error as error:
+        print(f"datalint: warning: rollout cache bookkeeping failed ({error})", file=sys.stderr)
+
+
 def _from_backend(
     items: list[Item],
     backend: RolloutBackend,
@@ -141,6 +161,8 @@ def _from_backend(
                 cache = None
             found.update(fresh)
             advance(len(part) * params.n)
+    if cache is not None:
+        _record_use(cache, backend, fingerprint, params_key, unique)
     seen: set[CacheKey] = set()
     results: list[list[Rollout]] = []
     for key in keys:
