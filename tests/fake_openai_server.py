@@ -8,6 +8,8 @@ deterministic, so tests compute the expected rollouts by hand:
   so each step's top-K entropy is 1/2 ln 2 + 1/4 ln 4 + (leftover 1/4) ln 4 = 1.5 ln 2;
 - a prompt longer than ``context_chars`` gets vLLM's 400 "maximum context length" answer.
 
+``fixed_reply`` makes every completion that text instead.
+
 ``faults`` is a list consumed one per request to /completions or /chat/completions: "429"
 (with Retry-After), "500", "slow" (answers after ``slow_s``), "truncated" (half a JSON body),
 "garbage" (not JSON). ``logprobs=False`` leaves the logprobs out of every answer.
@@ -45,7 +47,9 @@ class FakeOpenAIServer:
         slow_s: float = 2.0,
         retry_after: str = "0",
         delay_s: float = 0.0,
+        fixed_reply: str | None = None,
     ) -> None:
+        self.fixed_reply = fixed_reply
         self.model = model
         self.root = root
         self.api_key = api_key
@@ -93,7 +97,7 @@ class FakeOpenAIServer:
         prompt, seed, n = body["prompt"], body.get("seed", 0), body.get("n", 1)
         choices = []
         for j in range(n):
-            text = reply(prompt, seed, j)
+            text = self.fixed_reply if self.fixed_reply is not None else reply(prompt, seed, j)
             choice: dict[str, Any] = {"index": j, "text": text, "finish_reason": "stop"}
             if self.logprobs and body.get("logprobs") is not None:
                 choice["logprobs"] = {
@@ -117,7 +121,7 @@ class FakeOpenAIServer:
         seed, n = body.get("seed", 0), body.get("n", 1)
         choices = []
         for j in range(n):
-            text = reply(prompt, seed, j)
+            text = self.fixed_reply if self.fixed_reply is not None else reply(prompt, seed, j)
             choice: dict[str, Any] = {
                 "index": j,
                 "message": {"role": "assistant", "content": text},
