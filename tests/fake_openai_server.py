@@ -12,7 +12,8 @@ deterministic, so tests compute the expected rollouts by hand:
 
 ``faults`` is a list consumed one per request to /completions or /chat/completions: "429"
 (with Retry-After), "500", "slow" (answers after ``slow_s``), "truncated" (half a JSON body),
-"garbage" (not JSON). ``logprobs=False`` leaves the logprobs out of every answer.
+"garbage" (not JSON), "drip" (a body one byte per 50 ms), "huge" (a 300 MiB body).
+``logprobs=False`` leaves the logprobs out of every answer.
 """
 
 from __future__ import annotations
@@ -166,6 +167,23 @@ def _handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(payload)
 
+        def _flood(self, *, drip: bool) -> None:
+            """A 200 that never ends: one byte every 50 ms, or 1 MiB writes of 300 MiB."""
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(300 << 20))
+            self.end_headers()
+            self.close_connection = True
+            chunk = b" " if drip else b" " * (1 << 20)
+            try:
+                for _ in range(300 if not drip else 600):
+                    self.wfile.write(chunk)
+                    self.wfile.flush()
+                    if drip:
+                        time.sleep(0.05)
+            except OSError:
+                pass
+
         def _json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
             self._send(status, json.dumps(obj).encode(), headers)
 
@@ -227,6 +245,9 @@ def _handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 return
             if fault == "slow":
                 time.sleep(server.slow_s)
+            if fault in ("drip", "huge"):
+                self._flood(drip=fault == "drip")
+                return
             if self.path == "/v1/completions":
                 text = body["prompt"]
                 answer = server.completion

@@ -15,6 +15,7 @@ Standard library only (``http.client``), one keep-alive connection per thread. W
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import http.client
 import json
@@ -164,14 +165,19 @@ class JsonClient:
             headers["Content-Type"] = "application/json"
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
-        deadline = time.monotonic() + self.timeout_s
         conn = self._connection()
+        # A hard deadline for the whole exchange: a server that drips its headers or its body
+        # byte by byte never trips the socket's per-read timeout, so a timer cuts it off.
+        expired = threading.Event()
+        watchdog = threading.Timer(self.timeout_s, _cut, args=(conn, expired))
+        watchdog.daemon = True
+        watchdog.start()
         try:
             conn.request(method, self._prefix + path, body=payload, headers=headers)
             response = conn.getresponse()
             status = response.status
             retry_after = _retry_after(response.getheader("Retry-After"))
-            data = self._read(response, deadline)
+            data = self._read(response)
         except (ConnectionRefusedError, socket.gaierror) as error:
             self._drop()
             if not self._contacted:
@@ -179,13 +185,17 @@ class JsonClient:
                     f"cannot reach the server at {self.base_url}: {_reason(error)}"
                 ) from None
             raise _Retryable(f"connection failed: {_reason(error)}") from None
-        except TimeoutError:
-            self._drop()
-            raise _Retryable(f"no complete answer within {self.timeout_s:g} s") from None
         except (OSError, http.client.HTTPException) as error:
             self._drop()
+            if expired.is_set() or isinstance(error, TimeoutError):
+                raise _Retryable(f"no complete answer within {self.timeout_s:g} s") from None
             raise _Retryable(f"connection failed: {_reason(error)}") from None
-        if response.will_close:
+        except _Retryable:
+            self._drop()  # a half-read answer: the connection cannot carry another
+            raise
+        finally:
+            watchdog.cancel()
+        if response.will_close or expired.is_set():
             self._drop()
         if status == 429 or status >= 500:
             raise _Retryable(f"HTTP {status}{_detail(data)}", retry_after)
@@ -201,16 +211,18 @@ class JsonClient:
         except (UnicodeDecodeError, ValueError):
             raise _Retryable("the answer is not complete JSON") from None
 
-    def _read(self, response: http.client.HTTPResponse, deadline: float) -> bytes:
+    def _read(self, response: http.client.HTTPResponse) -> bytes:
         chunks: list[bytes] = []
         size = 0
-        while chunk := response.read(_READ_CHUNK):
+        # read1 returns what has arrived (read(n) would wait for all n bytes).
+        while chunk := response.read1(_READ_CHUNK):
             size += len(chunk)
             if size > self.max_response_bytes:
                 raise _Retryable(f"the answer exceeds {self.max_response_bytes} bytes")
-            if time.monotonic() > deadline:
-                raise TimeoutError
             chunks.append(chunk)
+        if response.length:  # the connection ended before Content-Length bytes came
+            raise http.client.IncompleteRead(b"".join(chunks), response.length)
+        response.read()  # marks a fully read response closed, so the connection can be reused
         return b"".join(chunks)
 
     def _connection(self) -> http.client.HTTPConnection:
@@ -226,6 +238,14 @@ class JsonClient:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def _cut(conn: http.client.HTTPConnection, expired: threading.Event) -> None:
+    expired.set()
+    sock = conn.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _retry_after(value: str | None) -> float | None:
