@@ -249,9 +249,21 @@ def test_the_rollout_stage_records_use_and_name(tmp_path: Path) -> None:
     assert [(m.fingerprint, m.name, m.rows) for m in first.models] == [
         ("fake:fake-model", "fake", 3)
     ]
-    time.sleep(0.05)
+    assert time.time() - first.models[0].last_used < 60
+    with sqlite3.connect(tmp_path / CACHE_FILENAME) as conn:  # as if that run was 2 days ago
+        conn.execute("UPDATE rollout_use SET used = used - 2 * 86400")
+    assert prune(tmp_path / CACHE_FILENAME, older_than_days=1, dry_run=True).rows_deleted == 3
     run_once()  # a warm run reads only, and still counts as a use
     second = cache_info(tmp_path / CACHE_FILENAME)
-    assert second.models[0].last_used > first.models[0].last_used
-    # so an age prune keeps what the last run used
+    assert time.time() - second.models[0].last_used < 60
     assert prune(tmp_path / CACHE_FILENAME, older_than_days=1).rows_deleted == 0
+
+
+def test_a_use_within_the_hour_is_not_rewritten(tmp_path: Path) -> None:
+    path = populate(tmp_path)
+    record_use(path, "m:bbbb2222", "p", [("b2", 1)], name="beta", label="beta", now=NOW + 600)
+    record_use(path, "m:bbbb2222", "p", [("b1", 1)], name="beta", label="beta", now=NOW + 600)
+    with sqlite3.connect(path) as conn:
+        used = dict(conn.execute("SELECT prompt_sha256, used FROM rollout_use").fetchall())
+    assert used[prompt_hash("b2")] == NOW  # used 10 minutes before: kept
+    assert used[prompt_hash("b1")] == NOW + 600  # used 5 days before: updated

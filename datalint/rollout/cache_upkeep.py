@@ -25,7 +25,8 @@ from datalint.errors import DatalintError
 from datalint.rollout.base import prompt_hash
 
 _BUSY_TIMEOUT_S = 60.0
-_ROW_OVERHEAD_BYTES = 32  # the seed, the timestamps and SQLite's record header, roughly
+_ROW_OVERHEAD_BYTES = 32
+USE_GRANULARITY_S = 3600  # the seed, the timestamps and SQLite's record header, roughly
 
 _SIDE_TABLES = """
 CREATE TABLE IF NOT EXISTS rollout_use (
@@ -78,7 +79,14 @@ def record_use(
         conn.execute("BEGIN IMMEDIATE")
         try:
             _ensure_side_tables(conn)
-            conn.executemany("INSERT OR REPLACE INTO rollout_use VALUES (?, ?, ?, ?, ?)", rows)
+            # A row used within the hour is left as it is: a warm re-run then writes almost
+            # nothing, and an hour is far finer than pruning by days needs.
+            conn.executemany(
+                "INSERT INTO rollout_use VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (model, params, prompt_sha256, seed) DO UPDATE"
+                f" SET used = excluded.used WHERE used < excluded.used - {USE_GRANULARITY_S}",
+                rows,
+            )
             conn.execute(
                 "INSERT OR REPLACE INTO model_labels VALUES (?, ?, ?, ?)",
                 (model, name, label, now),
