@@ -12,7 +12,8 @@ deterministic, so tests compute the expected rollouts by hand:
 
 ``faults`` is a list consumed one per request to /completions or /chat/completions: "429"
 (with Retry-After), "500", "slow" (answers after ``slow_s``), "truncated" (half a JSON body),
-"garbage" (not JSON), "drip" (a body one byte per 50 ms), "huge" (a 300 MiB body).
+"garbage" (not JSON), "400" (a bad request), "drip" (a body one byte per 50 ms), "huge" (a
+300 MiB body).
 ``logprobs=False`` leaves the logprobs out of every answer.
 """
 
@@ -239,6 +240,10 @@ def _handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 self._json(
                     429, {"error": {"message": "slow down"}}, {"Retry-After": server.retry_after}
                 )
+                return
+            if fault == "400":
+                message = "Input validation error: `temperature` must be strictly positive"
+                self._json(400, {"error": {"message": message}})
                 return
             if fault == "500":
                 self._json(500, {"error": {"message": "engine hiccup"}})

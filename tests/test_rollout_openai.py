@@ -199,6 +199,13 @@ def test_prompt_past_the_context_gets_empty_rollouts(
     assert "1 prompts do not fit" in capsys.readouterr().err
 
 
+def test_another_bad_request_is_an_error_not_empty_rollouts(server: FakeOpenAIServer) -> None:
+    server.faults = ["400"]
+    with pytest.raises(ServerError, match=r"HTTP 400: Input validation error: `temperature`"):
+        backend(server).generate(["1+1="], PARAMS, [0])
+    assert len(server.sampling_requests()) == 1  # not retried
+
+
 def test_unknown_model_is_one_line(server: FakeOpenAIServer) -> None:
     with pytest.raises(DatalintError, match=r"does not serve model 'other' \(it serves tiny\)"):
         backend(server, model="other").fingerprint()

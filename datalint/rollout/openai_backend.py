@@ -53,10 +53,12 @@ DEFAULT_TOP_LOGPROBS = 20
 COMPLETION_PREFIX = "completion\0"
 CHAT_PREFIX = "chat\0"
 
-# How servers say a prompt leaves no room for the completion (vLLM, OpenAI, TGI wordings).
+# How servers say a prompt leaves no room for the completion (vLLM and OpenAI: "maximum context
+# length"; vLLM: "'max_tokens' is too large"; TGI: "tokens + `max_new_tokens` must be <= N").
+# Any other 400 is a real error: it must never turn into silently empty rollouts.
 _NO_ROOM = re.compile(
-    r"maximum context length|context length|max_tokens.{0,20}too large|too many tokens|"
-    r"prompt is too long|input validation error",
+    r"maximum context length|max_tokens.{0,3} is too large|"
+    r"tokens \+ `?max_new_tokens`? must be <=",
     re.IGNORECASE,
 )
 
