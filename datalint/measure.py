@@ -9,7 +9,7 @@ from typing import Any
 from datalint.cohorts import make_cohorts
 from datalint.engine import Gate
 from datalint.findings import CohortReport
-from datalint.records import Cohort, Item
+from datalint.load.records import Cohort, Item
 from datalint.rollout.base import SamplingParams
 
 
@@ -34,6 +34,7 @@ def measure_cohorts(
     probe_items: list[Item] | None,
     default_verifier: str,
     gate: Gate,
+    trust_rollouts: bool = False,
     served: Any = None,
 ) -> CohortMeasurement:
     from datalint.reward_stage import evaluate_cohorts
@@ -50,6 +51,7 @@ def measure_cohorts(
         cache_dir=cache_dir,
         use_cache=use_cache,
         progress=progress,
+        trust_inline=trust_rollouts,
         served=served,
     )
     per_cohort, start = [], 0

@@ -14,14 +14,15 @@ from typing import TYPE_CHECKING, Any
 from datalint.engine import Gate
 from datalint.extras import MissingExtra
 from datalint.findings import CohortReport, Report, Summary
-from datalint.io import (
+from datalint.load import (
     DEFAULT_MAX_LINE_BYTES,
     ROLLOUTS_FILE_NOTE,
     FileStats,
     discover_files,
     iter_items,
 )
-from datalint.records import Item
+from datalint.load.records import Item
+from datalint.rollout.trust import untrusted_rollouts_note
 from datalint.rulebook import Rule
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ class CheckOptions:
     paths: list[str]
     probe: str | None = None
     rollouts_file: str | None = None
+    trust_rollouts: bool = False
     backend: str = "transformers"
     model: str | None = None
     rollouts_per_item: int = 8
@@ -61,7 +63,7 @@ def _stderr_note(message: str) -> None:
 
 
 def run_check(opts: CheckOptions, rules: tuple[Rule, ...], notify: Notify = _stderr_note) -> Report:
-    from datalint.io import read_items_quietly
+    from datalint.load import read_items_quietly
     from datalint.static.base import build_static_checks, skip_notes
 
     gate = Gate(rules)
@@ -76,13 +78,18 @@ def run_check(opts: CheckOptions, rules: tuple[Rule, ...], notify: Notify = _std
     predictor = None if opts.static_only else _load_predictor(opts.predictor)
     retained: list[Item] = []
     stats: list[FileStats] = []
-    n_items = 0
+    n_items = n_untrusted = 0
     for item in iter_items(files, gate, max_line_bytes=max_line, stats=stats):
         n_items += 1
         for check in static_checks:
             check.feed(item, gate)
+        if item.rollouts is not None and not opts.trust_rollouts and not opts.static_only:
+            item.rollouts = None  # the vendor's rollouts are claims; sample our own
+            n_untrusted += 1
         if plan.keep_all or (plan.keep_inline and item.rollouts is not None):
             retained.append(item)
+    if n_untrusted:
+        notify(untrusted_rollouts_note(n_untrusted))
     for check in static_checks:
         check.finish(gate)
     for file_stats in stats:
@@ -201,6 +208,7 @@ def _model_stages(
         probe_items=probe_items,
         default_verifier=opts.default_verifier,
         gate=gate,
+        trust_rollouts=opts.trust_rollouts,
         served=opts.served,
     )
     cohorts, reports = measured.cohorts, measured.reports

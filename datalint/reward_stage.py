@@ -1,16 +1,19 @@
 """The reward stage of ``check``: grade rollouts, compute features, hand the metrics to the gate.
 
-Per cohort it grades every rollout (a replayed reward is kept), computes the 23 features and the
+Per cohort it grades every rollout (a replayed reward is only a claim, checked against the grade),
+computes the 23 features and the
 per-item diagnostics, and observes these metrics (the rules hold the thresholds):
 
 - every cohort feature by its name, at the cohort's first item;
 - ``item_pass_rate`` per graded item, at the item's line;
-- ``verifier_errors`` (how many rollouts its verifier failed on) per item where it failed.
+- ``verifier_errors`` (how many rollouts its verifier failed on) per item where it failed;
+- ``replayed_reward_mismatches`` (how many replayed rewards the verifier contradicts) per item.
 
 Message templates may use these context keys: cohort features: ``cohort_id``, ``lines``,
 ``n_items``, ``n_all_correct``, ``n_all_wrong``, ``n_disagree``; ``item_pass_rate``:
 ``cohort_id``, ``n_correct``, ``n_rollouts``; ``verifier_errors``: ``cohort_id``, ``verifier``,
-``error``, ``n_failed``, ``n_rollouts``.
+``error``, ``n_failed``, ``n_rollouts``; ``replayed_reward_mismatches``: ``cohort_id``,
+``n_mismatched``, ``n_claimed``, ``claimed``, ``graded``.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from collections.abc import Mapping, Sequence
 from datalint.engine import Gate
 from datalint.features import Group, compute_cohort_features, item_diagnostics
 from datalint.findings import CohortReport, ItemDiagnostic
-from datalint.records import Cohort, Rollout, Source
-from datalint.verify import DEFAULT_VERIFIER, grade_items
+from datalint.grade import DEFAULT_VERIFIER, grade_items
+from datalint.load.records import Cohort, Rollout, Source
 
 CohortRollouts = Sequence[Sequence[Rollout]]  # per item of a cohort, its rollouts
 _MAX_RANGES_SHOWN = 6
@@ -74,8 +77,9 @@ def _evaluate_cohort(
     target_similarity: float | None,
     default_verifier: str,
 ) -> CohortReport:
-    rewards, failures = grade_items(cohort.items, per_item, default_verifier=default_verifier)
-    for failure in failures:
+    grades = grade_items(cohort.items, per_item, default_verifier=default_verifier)
+    rewards = grades.rewards
+    for failure in grades.failures:
         gate.observe(
             "verifier_errors",
             failure.n_failed,
@@ -86,6 +90,19 @@ def _evaluate_cohort(
             error=failure.message,
             n_failed=failure.n_failed,
             n_rollouts=failure.n_rollouts,
+        )
+
+    for mismatch in grades.mismatches:
+        gate.observe(
+            "replayed_reward_mismatches",
+            mismatch.n_mismatched,
+            mismatch.source,
+            cohort=cohort.id,
+            cohort_id=cohort.id,
+            n_mismatched=mismatch.n_mismatched,
+            n_claimed=mismatch.n_claimed,
+            claimed=mismatch.claimed,
+            graded=mismatch.graded,
         )
 
     diagnostics = [item_diagnostics(it, r) for it, r in zip(cohort.items, rewards, strict=True)]

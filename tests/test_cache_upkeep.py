@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from fake_backend import FakeBackend
 
 from datalint.cli import cli
-from datalint.records import Item, Rollout, Source
+from datalint.load.records import Item, Rollout, Source
 from datalint.rollout.base import SamplingParams, prompt_hash
 from datalint.rollout.cache import CACHE_FILENAME, RolloutCache
 from datalint.rollout.cache_upkeep import (

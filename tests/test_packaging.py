@@ -41,7 +41,7 @@ def test_wheel_ships_rules_and_pretrained(wheel: Path) -> None:
     shipped_rules = sorted(p.name for p in (REPO / "rules").glob("*.toml"))
     packaged = sorted(Path(n).name for n in names if n.startswith("datalint/_data/rules/"))
     assert packaged == shipped_rules
-    assert "datalint/schema/item.schema.json" in names
+    assert "datalint/load/schema/item.schema.json" in names
     for p in (REPO / "pretrained").rglob("*"):
         if p.is_file():
             assert f"datalint/_data/pretrained/{p.relative_to(REPO / 'pretrained')}" in names
@@ -72,12 +72,17 @@ def test_core_install_has_no_torch_and_lints_replayed_rollouts(
     data = tmp_path / "d.jsonl"
     rows = []
     for i, rewards in enumerate([[1, 0, 1, 0], [1, 1, 1, 1], [0, 0, 0, 0], [1, 0, 0, 0]]):
-        rollouts = [{"completion": str(r), "reward": r} for r in rewards]
+        rollouts = [{"completion": str(2 * i) if r else "x", "reward": r} for r in rewards]
         rows.append(
             {"prompt": f"{i}+{i}=", "answer": str(2 * i), "cohort": "c1", "rollouts": rollouts}
         )
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    # the data's own rollouts are ignored unless trusted: with no torch, nothing can sample
     proc = run(core_venv, "check", str(data), "--format", "json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["cohorts"] == []
+    assert "--trust-rollouts" in proc.stderr and "datalint[hf]" in proc.stderr
+    proc = run(core_venv, "check", str(data), "--format", "json", "--trust-rollouts", cwd=tmp_path)
     assert proc.returncode in (0, 1), proc.stderr
     report = json.loads(proc.stdout)
     (cohort,) = report["cohorts"]

@@ -6,7 +6,7 @@ import pytest
 
 from datalint.engine import Gate
 from datalint.features_names import FEATURE_NAMES
-from datalint.records import Cohort, Item, Rollout, Source
+from datalint.load.records import Cohort, Item, Rollout, Source
 from datalint.reward_stage import describe_lines, evaluate_cohorts
 from datalint.rulebook import rules_by_code
 
@@ -56,13 +56,18 @@ def test_worked_example_report_and_item_findings() -> None:
     assert known.cohort == "c1" and known.path == "d.jsonl"
 
 
-def test_grading_fills_rewards_and_keeps_replayed_ones() -> None:
-    replayed = Rollout("wrong", reward=1.0)
+def test_grading_fills_rewards_and_regrades_replayed_ones() -> None:
+    replayed = Rollout("wrong", reward=1.0)  # a forged pass
     cohort = Cohort("c", [Item(Source("d.jsonl", 4), "7", rollouts=[Rollout("7"), replayed])])
-    [report] = evaluate_cohorts([cohort], None, gate("RW003"))
+    g = gate("RW003", "RW004")
+    [report] = evaluate_cohorts([cohort], None, g)
     assert cohort.items[0].rollouts[0].reward == 1.0
-    assert replayed.reward == 1.0
-    assert report.items[0].flags == ["all_correct"]
+    assert replayed.reward == 0.0
+    assert report.items[0].flags == ["disagree"]  # 1 of 2, not "all_correct" as forged
+    (mismatch,) = [f for f in g.findings if f.code == "RW004"]
+    assert (mismatch.path, mismatch.line) == ("d.jsonl", 4)
+    assert "1 of 1 replayed rewards" in mismatch.message
+    assert "claimed 1.0, graded 0.0" in mismatch.message
 
 
 def test_cohort_rules_fire_at_the_first_line_with_counts() -> None:

@@ -10,7 +10,7 @@ import pytest
 from fake_openai_server import LN_HALF, STEP_ENTROPY, FakeOpenAIServer, reply
 
 from datalint.errors import DatalintError
-from datalint.records import Item, Rollout, Source
+from datalint.load.records import Item, Rollout, Source
 from datalint.rollout.base import SamplingParams
 from datalint.rollout.openai_backend import (
     CHAT_PREFIX,

@@ -150,6 +150,6 @@ def test_check_end_to_end(served: str, tmp_path: Path) -> None:
 
 
 def _item(prompt: str):
-    from datalint.records import Item, Source
+    from datalint.load.records import Item, Source
 
     return Item(source=Source("d.jsonl", 1), answer="0", prompt=prompt)

@@ -70,6 +70,8 @@ def test_rule_example(rule: Rule, example: RuleExample, tmp_path: Path, monkeypa
         args += ["--probe", "probe.jsonl"]
     if not needs_model_stage(rule):
         args.append("--static-only")
+    elif '"rollouts"' in example.data:
+        args.append("--trust-rollouts")  # the examples' own rollouts stand in for a policy
     args += list(example.options.get("args", []))
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.exit_code in (0, 1), result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import types
@@ -9,10 +10,10 @@ import types
 import pytest
 
 from datalint.extras import MissingExtra
-from datalint.records import Item, Rollout, Source
-from datalint.verify import GradingError, get_verifier, grade, grade_items
-from datalint.verify.mcq import chosen_letter
-from datalint.verify.numeric import parse_number
+from datalint.grade import GradingError, get_verifier, grade, grade_items
+from datalint.grade.mcq import chosen_letter
+from datalint.grade.numeric import parse_number
+from datalint.load.records import Item, Rollout, Source
 
 
 def item(answer, verifier=None, line=1, **kw) -> Item:
@@ -174,7 +175,7 @@ def test_plugin_import_string(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_plugin_entry_point(monkeypatch: pytest.MonkeyPatch) -> None:
-    from datalint.verify import plugins
+    from datalint.grade import plugins
 
     class FakeEntryPoint:
         name = "always"
@@ -197,7 +198,7 @@ def test_default_verifier_applies_when_item_names_none() -> None:
     assert grade(item("1,000"), "1000", default_verifier="numeric") == 1.0
 
 
-def test_grade_items_fills_rewards_keeps_given_and_reports_failures(
+def test_grade_items_regrades_replayed_rewards_and_reports_failures(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _plugin_module(monkeypatch)
@@ -212,28 +213,37 @@ def test_grade_items_fills_rewards_keeps_given_and_reports_failures(
         [Rollout("85"), Rollout("85", reward=0.0)],
         [Rollout("a"), Rollout("b")],
     ]
-    rewards, failures = grade_items(items, rollouts)
-    assert rewards == [[1.0, 0.0, 1.0], [0.0], []]
+    grades = grade_items(items, rollouts)
+    rewards, failures = grades.rewards, grades.failures
+    assert rewards == [[1.0, 0.0, 0.0], [], []]
     assert rollouts[0][0].reward == 1.0 and rollouts[0][1].reward == 0.0
-    assert given.reward == 1.0  # a replayed reward is never re-graded
-    assert rollouts[1][0].reward is None  # its verifier raised: no reward
+    assert given.reward == 0.0  # a replayed reward is a claim: the verifier decides
+    assert rollouts[1][0].reward is None and rollouts[1][1].reward is None  # verifier raised
     assert [(f.item_index, f.source.line, f.n_failed, f.n_rollouts) for f in failures] == [
-        (1, 2, 1, 2),
+        (1, 2, 2, 2),
         (2, 3, 2, 2),
     ]
+    # the forged 1.0 is contradicted; the claim on the ungradable item is S011's business
+    assert [
+        (m.item_index, m.source.line, m.n_mismatched, m.n_claimed, m.claimed, m.graded)
+        for m in grades.mismatches
+    ] == [(0, 1, 1, 1, 1.0, 0.0)]
     assert "division by zero" in failures[0].message
     assert failures[1].verifier == "regex"
     assert "regular expression" in failures[1].message
 
 
 def test_grade_items_unknown_verifier_is_a_failure_not_a_crash() -> None:
-    rewards, failures = grade_items([item("1", "no-such-verifier")], [[Rollout("1")]])
+    grades = grade_items([item("1", "no-such-verifier")], [[Rollout("1")]])
+    rewards, failures = grades.rewards, grades.failures
     assert rewards == [[]]
     assert len(failures) == 1 and "unknown verifier" in failures[0].message
 
 
-def test_grade_items_refuses_non_finite_replayed_rewards() -> None:
-    rollouts = [[Rollout("1", reward=float("nan")), Rollout("1", reward=1.0)]]
-    rewards, failures = grade_items([item("1")], rollouts)
-    assert rewards == [[1.0]]
-    assert failures[0].n_failed == 1 and "replayed reward nan" in failures[0].message
+def test_grade_items_regrades_non_finite_replayed_rewards_and_flags_them() -> None:
+    rollouts = [[Rollout("1", reward=float("nan")), Rollout("1", reward=1.0), Rollout("2")]]
+    grades = grade_items([item("1")], rollouts)
+    assert grades.rewards == [[1.0, 1.0, 0.0]] and grades.failures == []
+    (mismatch,) = grades.mismatches
+    assert (mismatch.n_mismatched, mismatch.n_claimed, mismatch.graded) == (1, 2, 1.0)
+    assert math.isnan(mismatch.claimed)

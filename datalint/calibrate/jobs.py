@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datalint.calibrate.store import RunKey
-from datalint.records import Item
+from datalint.load.records import Item
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +65,7 @@ def peak_rss_mb() -> float:
 
 def cohort_reward(items: tuple[Item, ...], default_verifier: str):  # type: ignore[no-untyped-def]
     """GRPO's reward function: each completion graded by its item's verifier; errors -> 0."""
-    from datalint.verify.registry import grade
+    from datalint.grade.registry import grade
 
     def reward(completions: list[str], item_indices: list[int]) -> list[float]:
         out = []

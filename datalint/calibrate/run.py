@@ -12,18 +12,24 @@ from __future__ import annotations
 
 import importlib.util
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from datalint.calibrate.hashing import files_hash, items_hash, stable_hash
 from datalint.calibrate.jobs import GRPOJob, GRPOOutcome, init_worker, run_grpo_job
-from datalint.calibrate.store import CalibrationStore, RunKey, RunRecord
+from datalint.calibrate.preflight import require_preflight
+from datalint.calibrate.store import CalibrationStore, ClaimOwner, Heartbeat, RunKey, RunRecord
 from datalint.extras import MissingExtra
 from datalint.findings import CohortReport
-from datalint.records import Cohort, Item
+from datalint.load.records import Cohort, Item
 
 Notify = Callable[[str], None]
+
+
+class _Keyed(Protocol):
+    @property
+    def key(self) -> RunKey: ...
 
 
 @dataclass(slots=True)
@@ -50,6 +56,7 @@ class CalibrateOptions:
     use_cache: bool = True
     cache_dir: str | None = None
     progress: bool = False
+    trust_rollouts: bool = False  # replay rollouts inline in the data for the features
 
     def grpo_settings(self) -> dict[str, Any]:
         """Everything that changes a run's outcome besides cohort, seed, model and probe."""
@@ -65,6 +72,8 @@ class CalibrateOptions:
             "feature_max_new_tokens": self.feature_max_new_tokens,
             "feature_seed": self.feature_seed,
             "default_verifier": self.default_verifier,
+            # only when set, so that stores made before the option keep their settings hash
+            **({"trust_rollouts": True} if self.trust_rollouts else {}),
         }
 
     def training_seeds(self) -> list[int]:
@@ -124,7 +133,7 @@ def _importable(module: str) -> bool:
 
 def load_items(paths: list[str]) -> list[Item]:
     """Every item of the data files; a malformed line stops calibration with its file:line."""
-    from datalint.io import discover_files, read_items_quietly
+    from datalint.load import discover_files, read_items_quietly
 
     items: list[Item] = []
     for path in discover_files(paths):
@@ -163,6 +172,7 @@ def measure_features(
         probe_items=probe_items,
         default_verifier=opts.default_verifier,
         gate=Gate(()),
+        trust_rollouts=opts.trust_rollouts,
     )
     cohorts, reports = measured.cohorts, measured.reports
     return [
@@ -194,7 +204,7 @@ def base_probe_score(
 
 def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
     _check_backend(opts)
-    from datalint.io import read_items_quietly
+    from datalint.load import read_items_quietly
     from datalint.rollout.base import render_prompt
     from datalint.rollout.fingerprint import fingerprint_model
 
@@ -202,11 +212,19 @@ def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
     items = load_items(opts.paths)
     if not items:
         raise ValueError("no items in the data files")
+    n_inline = sum(1 for it in items if it.rollouts is not None)
+    if n_inline and not opts.trust_rollouts:
+        from datalint.rollout.trust import untrusted_rollouts_note
+
+        notify(untrusted_rollouts_note(n_inline))
     probe_items = read_items_quietly(opts.probe)
     if not probe_items:
         raise ValueError(f"{opts.probe}: the probe holds no items")
     fingerprint = fingerprint_model(model_dir)
     tokenizer = _tokenizer(model_dir)
+    require_preflight(
+        items, default_verifier=opts.default_verifier, tokenizer=tokenizer, model_dir=model_dir
+    )
     probe_prompts = [render_prompt(it, tokenizer) for it in probe_items]
     probe_answers = [it.answer_text for it in probe_items]
     probe_hash = stable_hash([probe_prompts, probe_answers])
@@ -221,37 +239,33 @@ def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
         notify(f"base model probe NLL {nll_before:.4f}, mean P(gold) {pgold_before or 0:.4f}")
         measures = measure_features(items, probe_items, opts, model_dir)
         by_key = {m.key: m for m in measures}
-        jobs: list[GRPOJob] = []
-        planned: set[RunKey] = set()
-        already = 0
-        for m in measures:
-            for seed in opts.training_seeds():
-                key = RunKey(m.key, seed, s_hash, fingerprint, probe_hash)
-                if key in planned:  # a cohort repeated verbatim is measured once
-                    continue
-                planned.add(key)
-                if store.has_run(key):
-                    already += 1
-                    continue
-                jobs.append(
-                    GRPOJob(
-                        key=key,
-                        model_dir=model_dir,
-                        prompts=tuple(render_prompt(it, tokenizer) for it in m.cohort.items),
-                        items=tuple(m.cohort.items),
-                        probe_prompts=tuple(probe_prompts),
-                        probe_answers=tuple(probe_answers),
-                        steps=opts.steps,
-                        lr=opts.lr,
-                        seed=seed,
-                        num_generations=opts.num_generations,
-                        temperature=opts.temperature,
-                        max_completion_length=opts.max_completion_length,
-                        default_verifier=opts.default_verifier,
-                        trl_options=dict(opts.trl_options),
-                    )
-                )
-        total = len(planned)
+        keys = [
+            RunKey(m.key, seed, s_hash, fingerprint, probe_hash)
+            for m in measures
+            for seed in opts.training_seeds()
+        ]
+        todo, already, total = pending_runs(store, keys)
+        jobs = [
+            GRPOJob(
+                key=key,
+                model_dir=model_dir,
+                prompts=tuple(
+                    render_prompt(it, tokenizer) for it in by_key[key.cohort_key].cohort.items
+                ),
+                items=tuple(by_key[key.cohort_key].cohort.items),
+                probe_prompts=tuple(probe_prompts),
+                probe_answers=tuple(probe_answers),
+                steps=opts.steps,
+                lr=opts.lr,
+                seed=key.seed,
+                num_generations=opts.num_generations,
+                temperature=opts.temperature,
+                max_completion_length=opts.max_completion_length,
+                default_verifier=opts.default_verifier,
+                trl_options=dict(opts.trl_options),
+            )
+            for key in todo
+        ]
         notify(
             f"{len(measures)} cohorts x {opts.seeds} seeds: {already} runs stored, "
             f"{len(jobs)} to run"
@@ -277,9 +291,8 @@ def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
                 )
             )
 
-        from datalint.calibrate.executor import execute
-
-        new = execute(
+        new = execute_claimed(
+            store,
             jobs,
             run_grpo_job,
             commit,
@@ -287,6 +300,11 @@ def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
             initializer=init_worker,
             progress=opts.progress,
         )
+        if new < len(jobs):
+            notify(
+                f"{len(jobs) - new} runs were taken by another calibrate process on this store "
+                "(rerun to pick up any it leaves unfinished)"
+            )
     return CalibrateSummary(
         n_cohorts=len(measures),
         n_runs_total=total,
@@ -300,6 +318,65 @@ def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
     )
 
 
+def pending_runs(store: CalibrationStore, keys: list[RunKey]) -> tuple[list[RunKey], int, int]:
+    """(runs still to measure, runs already stored, distinct runs in all) for ``keys``.
+
+    The resume check is the store's full run key, seed included: a seed that was never stored is
+    measured even when the cohort's other seeds are. A cohort repeated verbatim is one run.
+    """
+    todo: list[RunKey] = []
+    seen: set[RunKey] = set()
+    already = 0
+    for key in keys:
+        if key in seen:
+            continue
+        seen.add(key)
+        if store.has_run(key):
+            already += 1
+        else:
+            todo.append(key)
+    return todo, already, len(seen)
+
+
+J = TypeVar("J", bound=_Keyed)
+R = TypeVar("R")
+
+
+def execute_claimed(
+    store: CalibrationStore,
+    jobs: Sequence[J],
+    job_fn: Callable[[J], R],
+    on_result: Callable[[R], None],
+    *,
+    workers: int,
+    initializer: Callable[[], None] | None = None,
+    progress: bool = False,
+) -> int:
+    """:func:`~datalint.calibrate.executor.execute` with each job claimed in ``store`` just
+    before it starts, so concurrent calibrations on one store never run the same job twice.
+
+    Claims are refreshed by a heartbeat while the jobs run and released when this returns (a
+    job that failed or was interrupted goes back to the pool). Returns the jobs this process
+    finished; the ones it did not take were stored or claimed by another process.
+    """
+    from datalint.calibrate.executor import execute
+
+    owner = ClaimOwner.this_process()
+    try:
+        with Heartbeat(store.path, owner):
+            return execute(
+                jobs,
+                job_fn,
+                on_result,
+                workers=workers,
+                initializer=initializer,
+                progress=progress,
+                take=lambda job: store.claim(job.key, owner),
+            )
+    finally:
+        store.release_claims(owner)
+
+
 def _tokenizer(model_dir: str) -> object:
     """Prompts are rendered as the rollout backends render them (chat template when present)."""
     from transformers import AutoTokenizer
@@ -308,6 +385,6 @@ def _tokenizer(model_dir: str) -> object:
 
 
 def _data_files(paths: list[str]) -> list[str]:
-    from datalint.io import discover_files
+    from datalint.load import discover_files
 
     return discover_files(paths)

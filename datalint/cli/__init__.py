@@ -67,6 +67,9 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> Any:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # Spawned workers start as `python -c`, which would put the working directory (perhaps the
+    # data folder) first on their import path before multiprocessing restores ours.
+    os.environ["PYTHONSAFEPATH"] = "1"
     try:
         return cli.main(args=argv, prog_name="datalint", standalone_mode=True)
     except KeyboardInterrupt:  # pragma: no cover - click converts most of these

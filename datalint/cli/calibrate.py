@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from datalint.cli.errors import fail, friendly_errors
+from datalint.cli.options import FiniteFloat
 
 
 def _note(message: str) -> None:
@@ -44,7 +45,7 @@ def _store_errors() -> tuple[type[Exception], ...]:
 @click.option("--store", "store_path", required=True, type=click.Path(), help="SQLite store.")
 @click.option("--model", help="Base policy (local HF dir).  [default: the shipped tiny policy]")
 @click.option("--steps", type=click.IntRange(1), default=8, show_default=True, help="GRPO steps.")
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=2e-5, show_default=True)
+@click.option("--lr", type=FiniteFloat(0, min_open=True), default=2e-5, show_default=True)
 @click.option("--seeds", type=click.IntRange(1), default=3, show_default=True, help="Runs/cohort.")
 @click.option("--cohort-size", type=click.IntRange(1), default=4, show_default=True)
 @click.option("--workers", type=click.IntRange(1), default=2, show_default=True)
@@ -57,7 +58,7 @@ def _store_errors() -> tuple[type[Exception], ...]:
 )
 @click.option("--num-generations", type=click.IntRange(2), default=8, show_default=True)
 @click.option("--max-completion-length", type=click.IntRange(1), default=8, show_default=True)
-@click.option("--temperature", type=click.FloatRange(0, min_open=True), default=1.0)
+@click.option("--temperature", type=FiniteFloat(0, min_open=True), default=1.0)
 @click.option(
     "--max-new-tokens",
     type=click.IntRange(1),
@@ -73,6 +74,11 @@ def _store_errors() -> tuple[type[Exception], ...]:
 )
 @click.option("--cache-dir", type=click.Path(), help="Rollout cache folder.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the rollout cache.")
+@click.option(
+    "--trust-rollouts",
+    is_flag=True,
+    help="Compute features from rollouts inline in the data (regraded) instead of sampling.",
+)
 def calibrate_command(
     paths: tuple[str, ...],
     probe: str,
@@ -91,13 +97,14 @@ def calibrate_command(
     trl_options: tuple[str, ...],
     cache_dir: str | None,
     no_cache: bool,
+    trust_rollouts: bool,
 ) -> None:
     """Measure real GRPO lift (probe NLL before - after) per cohort and seed into STORE.
 
     Resumable: runs already in the store are skipped, so a killed calibration restarts where it
     stopped.
     """
-    from datalint.io import is_interactive_stream
+    from datalint.cli.terminal import is_interactive_stream
 
     options = _parse_trl_options(trl_options)
     if backend == "vllm":
@@ -124,6 +131,7 @@ def calibrate_command(
             use_cache=not no_cache,
             cache_dir=cache_dir,
             progress=is_interactive_stream(sys.stderr),
+            trust_rollouts=trust_rollouts,
         )
         try:
             summary = calibrate(opts, _note)

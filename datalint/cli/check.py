@@ -8,7 +8,13 @@ from typing import Any
 import click
 
 from datalint.cli.errors import EXIT_FAIL, EXIT_PASS, fail, friendly_errors
-from datalint.cli.options import pick, sampling_options, sampling_params, served_settings
+from datalint.cli.options import (
+    FiniteFloat,
+    pick,
+    sampling_options,
+    sampling_params,
+    served_settings,
+)
 
 FORMATS = ("rich", "concise", "json", "sarif", "github")
 
@@ -57,7 +63,10 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
     help="Lift predictor (.onnx).  [default: the shipped one]",
 )
 @click.option(
-    "--fail-under", type=float, default=None, help="Fail when the dataset lift score is below this."
+    "--fail-under",
+    type=FiniteFloat(),
+    default=None,
+    help="Fail when the dataset lift score is below this.",
 )
 @click.option("--static-only", is_flag=True, help="Run only the checks that need no model.")
 @click.option(
@@ -95,8 +104,8 @@ def check_command(paths: tuple[str, ...], exit_zero: bool, **flags: Any) -> None
 
 
 def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
+    from datalint.cli.terminal import is_interactive_stream
     from datalint.config import check_selector, load_config, select_rules
-    from datalint.io import is_interactive_stream
     from datalint.pipeline import CheckOptions, run_check
     from datalint.report import get_renderer
     from datalint.rulebook import load_rules
@@ -121,6 +130,7 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
         paths=list(paths),
         probe=pick(flags, config, "probe"),
         rollouts_file=flags["rollouts_file"],
+        trust_rollouts=bool(pick(flags, config, "trust_rollouts")),
         backend=pick(flags, config, "backend"),
         model=pick(flags, config, "model"),
         rollouts_per_item=params.n,

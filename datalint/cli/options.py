@@ -6,6 +6,7 @@ the same everywhere: command line > datalint.toml / [tool.datalint] > built-in d
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -25,7 +26,22 @@ DEFAULTS: dict[str, Any] = {
     "temperature": 1.0,
     "max_new_tokens": 256,
     "seed": 0,
+    "trust_rollouts": False,
 }
+
+
+class FiniteFloat(click.FloatRange):
+    """A float range that also refuses ``nan`` and ``inf`` (click's range lets NaN through,
+    because every comparison with NaN is false)."""
+
+    name = "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
 
 _OPTIONS = (
     click.option(
@@ -55,7 +71,7 @@ _OPTIONS = (
     ),
     click.option(
         "--temperature",
-        type=click.FloatRange(0.0),
+        type=FiniteFloat(0.0),
         default=None,
         help="Sampling temperature.  [default: 1.0]",
     ),
@@ -65,7 +81,16 @@ _OPTIONS = (
         default=None,
         help="Completion length cap (also capped by the model's context).  [default: 256]",
     ),
-    click.option("--seed", type=int, default=None, help="Sampling seed.  [default: 0]"),
+    click.option(
+        "--seed", type=click.IntRange(0), default=None, help="Sampling seed.  [default: 0]"
+    ),
+    click.option(
+        "--trust-rollouts",
+        is_flag=True,
+        default=None,
+        help="Replay rollouts inline in the data (they are the data's claims; rewards are "
+        "regraded either way).  [default: ignore them]",
+    ),
     click.option("--no-cache", is_flag=True, help="Do not read or write the rollout cache."),
     click.option(
         "--cache-dir",
@@ -93,7 +118,7 @@ _OPTIONS = (
     ),
     click.option(
         "--request-timeout",
-        type=click.FloatRange(0.1),
+        type=FiniteFloat(0.1),
         default=None,
         help="openai backend: seconds per request before it is retried.  [default: 300]",
     ),

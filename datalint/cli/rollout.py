@@ -16,7 +16,7 @@ import click
 
 from datalint.cli.errors import fail, friendly_errors
 from datalint.cli.options import pick, sampling_options, sampling_params, served_settings
-from datalint.records import Item, Rollout
+from datalint.load.records import Item, Rollout
 
 
 @click.command("rollout")
@@ -44,6 +44,7 @@ def rollout_command(paths: tuple[str, ...], output: str, quiet: bool, **flags: A
 def _run(paths: tuple[str, ...], output: str, quiet: bool, flags: dict[str, Any]) -> None:
     from datalint.config import load_config
     from datalint.rollout.stage import RolloutStats, obtain_rollouts
+    from datalint.rollout.trust import untrusted_rollouts_note
     from datalint.rulebook import load_rules
 
     config = load_config(flags["config_path"], load_rules())
@@ -60,6 +61,7 @@ def _run(paths: tuple[str, ...], output: str, quiet: bool, flags: dict[str, Any]
     model = pick(flags, config, "model")
     params = sampling_params(flags, config)
     stats = RolloutStats()
+    trust = bool(pick(flags, config, "trust_rollouts"))
     rollouts = obtain_rollouts(
         items,
         backend_name=backend,
@@ -71,7 +73,10 @@ def _run(paths: tuple[str, ...], output: str, quiet: bool, flags: dict[str, Any]
         progress=True,
         stats=stats,
         served=served,
+        trust_inline=trust,
     )
+    if stats.untrusted:
+        note(untrusted_rollouts_note(stats.untrusted))
     write_rollouts_file(
         output,
         items,
@@ -88,7 +93,7 @@ def _run(paths: tuple[str, ...], output: str, quiet: bool, flags: dict[str, Any]
 
 
 def load_items(paths: list[str], note: Any) -> list[Item]:
-    from datalint.io import ProblemCollector, discover_files, iter_items
+    from datalint.load import ProblemCollector, discover_files, iter_items
 
     counter = ProblemCollector()
     items = list(iter_items(discover_files(paths), counter))

@@ -6,7 +6,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from datalint.io import InputError
+from datalint.load import InputError
 from datalint.rollout.base import RolloutBackend
 from datalint.rollout.fingerprint import HashMemo
 

@@ -15,7 +15,7 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from datalint.records import Item, Rollout
+from datalint.load.records import Item, Rollout
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,8 @@
 
 Why SQLite: one file, atomic commits, and WAL mode lets one process write while others read.
 Each batch of finished items is committed at once, so a Ctrl-C or a kill loses at most the
-batch in flight. Concurrent writers wait on each other (busy timeout) instead of failing.
+batch in flight. Concurrent writers wait on each other (busy timeout) instead of failing, and so
+do processes that create the file at the same moment (:func:`datalint.sqlite_wal.connect_wal`).
 A cache file that SQLite cannot read is moved aside with a one-line warning and rebuilt: a cache
 is never worth a crash.
 """
@@ -18,8 +19,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from datalint.records import Rollout
+from datalint.load.records import Rollout
 from datalint.rollout.base import prompt_hash, rollouts_from_json, rollouts_to_json
+from datalint.sqlite_wal import connect_wal
 
 CACHE_FILENAME = "rollouts.sqlite3"
 SCHEMA_VERSION = "1"
@@ -90,11 +92,8 @@ class RolloutCache:
 
     def _connect(self) -> sqlite3.Connection:
         self.directory.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        conn = connect_wal(self.path, busy_timeout_s=_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         try:
-            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
             with _transaction(conn):
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     conn.execute(statement)

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from datalint.errors import DatalintError
-from datalint.records import Item, Rollout
+from datalint.load.records import Item, Rollout
 from datalint.rollout.base import SamplingParams, empty_rollout, warn_no_room
 from datalint.rollout.served_http import (
     JsonClient,

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from datalint.io import ROLLOUTS_HEADER_KIND, InputError
-from datalint.records import Item, Rollout
+from datalint.load import ROLLOUTS_HEADER_KIND, InputError
+from datalint.load.records import Item, Rollout
 from datalint.rollout.base import prompt_hash, rollout_from_dict, rollout_to_dict
 
 HEADER_KIND = ROLLOUTS_HEADER_KIND
@@ -120,12 +120,18 @@ def _read_line(result: RolloutsFile, raw: str, number: int) -> None:
         raise ReplayError(f"{where}: a line needs an 'id' or a 'prompt_sha256' to match an item")
 
 
-def replay_rollouts(items: list[Item], rollouts_file: RolloutsFile | None) -> list[list[Rollout]]:
-    """Rollouts for every item: inline ones first, else from the file; ReplayError if neither."""
+def replay_rollouts(
+    items: list[Item],
+    rollouts_file: RolloutsFile | None,
+    inline: list[list[Rollout] | None] | None = None,
+) -> list[list[Rollout]]:
+    """Rollouts for every item: the trusted inline ones first (``inline``, parallel to ``items``;
+    None means no inline rollouts count), else from the file; ReplayError if neither."""
     results: list[list[Rollout]] = []
-    for item in items:
-        if item.rollouts is not None:
-            results.append(item.rollouts)
+    for index, item in enumerate(items):
+        given = inline[index] if inline is not None else None
+        if given is not None:
+            results.append(given)
         elif rollouts_file is not None:
             results.append(rollouts_file.lookup(item))
         else:

@@ -1,9 +1,11 @@
 """The rollout stage: every item's rollouts, from the data, a rollouts file, or a backend.
 
-Per item the first source that has them wins: rollouts inline in the data, then ``--rollouts
-FILE`` (an item missing from it is an error, never a silent fall-back to a model), then the
-backend through the cache. Only items the cache lacks are generated, in chunks; each chunk is
-committed to the cache as soon as it finishes.
+Per item the first source that has them wins: rollouts inline in the data (only when the user
+trusts them, ``--trust-rollouts``: they are the vendor's claims), then ``--rollouts FILE`` (the
+operator's own; an item missing from it is an error, never a silent fall-back to a model), then
+the backend through the cache. Whatever the source, rewards are recomputed by the grading stage.
+Only items the cache lacks are generated, in chunks; each chunk is committed to the cache as soon
+as it finishes.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from datalint.records import Item, Rollout
+from datalint.load.records import Item, Rollout
 from datalint.rollout.backends import make_backend
 from datalint.rollout.base import RolloutBackend, SamplingParams, item_seed
 from datalint.rollout.cache import CacheKey, RolloutCache
@@ -32,6 +34,7 @@ class RolloutStats:
     """What one call did: how many items came from where (for notes, benches and tests)."""
 
     replayed: int = 0
+    untrusted: int = 0  # items whose inline rollouts were ignored (not trusted)
     cached: int = 0
     generated: int = 0
     backend: str | None = None
@@ -50,20 +53,27 @@ def obtain_rollouts(
     progress: bool,
     backend: RolloutBackend | None = None,
     stats: RolloutStats | None = None,
+    trust_inline: bool = False,
     served: OpenAISettings | None = None,
 ) -> list[list[Rollout]]:
     """One list of rollouts per item, in the order of ``items``.
 
     ``backend`` overrides ``backend_name``/``model`` (tests and benches pass their own);
     ``served`` holds the ``openai`` backend's settings.
+    Inline rollouts count only with ``trust_inline``; otherwise they are ignored (and counted in
+    ``stats.untrusted``) and the item is sampled like any other.
     """
     stats = stats if stats is not None else RolloutStats()
+    inline = [item.rollouts if trust_inline else None for item in items]
+    stats.untrusted = sum(
+        1 for item, given in zip(items, inline, strict=True) if item.rollouts and given is None
+    )
     if rollouts_file is not None:
-        replayed = replay_rollouts(items, read_rollouts_file(rollouts_file))
+        replayed = replay_rollouts(items, read_rollouts_file(rollouts_file), inline)
         stats.replayed = len(items)
         return replayed
-    results: list[list[Rollout]] = [item.rollouts or [] for item in items]
-    pending = [index for index, item in enumerate(items) if item.rollouts is None]
+    results: list[list[Rollout]] = [r or [] for r in inline]
+    pending = [index for index, r in enumerate(inline) if r is None]
     stats.replayed = len(items) - len(pending)
     if not pending:
         return results

@@ -6,7 +6,7 @@ from collections import defaultdict
 from typing import Any
 
 from datalint.extras import MissingExtra
-from datalint.records import Item, Rollout
+from datalint.load.records import Item, Rollout
 from datalint.rollout.base import (
     SamplingParams,
     empty_rollout,

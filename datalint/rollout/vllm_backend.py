@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from datalint.extras import MissingExtra
-from datalint.records import Item, Rollout
+from datalint.load.records import Item, Rollout
 from datalint.rollout.base import SamplingParams, empty_rollout, render_prompt, warn_no_room
 from datalint.rollout.fingerprint import FingerprintedModel, HashMemo
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from datalint.engine import Gate
-from datalint.records import Item, Source
+from datalint.load.records import Item, Source
 
 
 class StaticCheck(Protocol):

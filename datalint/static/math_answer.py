@@ -1,7 +1,7 @@
 """S010: a math item whose gold answer math-verify cannot parse (the ``math`` extra).
 
 It parses the gold answer the way the ``math`` verifier does (``$...$``-wrapped unless it already
-holds ``$`` or ``\\boxed``, then bare; see :mod:`datalint.verify.math_verifier`), so an item passes
+holds ``$`` or ``\\boxed``, then bare; see :mod:`datalint.grade.math_verifier`), so an item passes
 here exactly when grading can read its gold answer. Plain integers and decimals skip
 math-verify (they always parse) and results are cached per answer string, which keeps
 a million-line file of numeric answers fast; without math-verify the check is skipped.
@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from datalint.engine import Gate
 from datalint.extras import MissingExtra
-from datalint.records import Item
+from datalint.load.records import Item
 from datalint.static.base import SkippedCheck, StaticCheck
 
 FEATURE = "math_answer_parsed"

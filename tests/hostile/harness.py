@@ -9,6 +9,7 @@ directory outside that temp dir that an attack aims at; a test asserts it is unc
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import resource
 import shutil
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +39,7 @@ class Outcome:
         return self.stdout + self.stderr
 
 
-def _limits(memory_mb: int):  # noqa: ANN202 - a preexec_fn
+def _limits(memory_mb: int) -> Callable[[], None]:
     def apply() -> None:
         cap = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
@@ -90,18 +92,33 @@ def run_datalint(
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, 9)
         proc.communicate()
+        _log(args, time.perf_counter() - start, None, "timeout")
         raise TimeoutError(f"datalint {' '.join(args)} ran past {timeout} s") from None
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # ru_maxrss of children is the max over all of them so far: exact when this child's peak is
+    # the largest yet, else an upper bound (bench/hostile_report.py runs each case alone).
+    peak = max(after, before) / 1024
+    _log(args, seconds, peak, proc.returncode)
     return Outcome(
         returncode=proc.returncode,
         stdout=out.decode("utf-8", "replace"),
         stderr=err.decode("utf-8", "replace"),
         seconds=seconds,
-        # ru_maxrss of children is the max over all of them so far: a lower bound when this
-        # child's peak is below an earlier one, exact when it is the largest yet.
-        peak_rss_mb=max(after, before) / 1024,
+        peak_rss_mb=peak,
     )
+
+
+def _log(args: tuple[str, ...], seconds: float, peak_mb: float | None, result: object) -> None:
+    """With DATALINT_HOSTILE_LOG set, one JSON line per run for bench/hostile_report.py."""
+    target = os.environ.get("DATALINT_HOSTILE_LOG")
+    if not target:
+        return
+    test = os.environ.get("PYTEST_CURRENT_TEST", "?").rsplit(" ", 1)[0]
+    row = {"test": test, "args": list(args), "seconds": round(seconds, 3), "peak_rss_mb": peak_mb}
+    row["result"] = result
+    with open(target, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(row) + "\n")
 
 
 class Sentinel:

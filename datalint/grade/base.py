@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Protocol
 
-from datalint.records import Item
+from datalint.load.records import Item
 
 
 class GradingError(Exception):

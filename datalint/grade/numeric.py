@@ -13,8 +13,8 @@ import math
 import re
 from dataclasses import dataclass
 
-from datalint.records import Item
-from datalint.verify.base import GradingError
+from datalint.grade.base import GradingError
+from datalint.load.records import Item
 
 _NUMBER = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][-+]?\d+)?"
 _FRACTION = re.compile(rf"\s*({_NUMBER})\s*/\s*({_NUMBER})\s*")

@@ -12,8 +12,8 @@ from functools import lru_cache
 from typing import Any
 
 from datalint.extras import MissingExtra
-from datalint.records import Item
-from datalint.verify.base import GradingError
+from datalint.grade.base import GradingError
+from datalint.load.records import Item
 
 TIMEOUT_SECONDS = 5
 

@@ -6,19 +6,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from datalint.records import Item
-from datalint.verify.base import GradingError, Verifier, as_reward
-from datalint.verify.mcq import mcq
-from datalint.verify.numeric import NumericVerifier
-from datalint.verify.plugins import load_entry_point, load_import_string
-from datalint.verify.text import exact, regex
+from datalint.grade.base import GradingError, Verifier, as_reward
+from datalint.grade.mcq import mcq
+from datalint.grade.numeric import NumericVerifier
+from datalint.grade.plugins import load_entry_point, load_import_string
+from datalint.grade.text import exact, regex
+from datalint.load.records import Item
 
 DEFAULT_VERIFIER = "exact"
 BUILTIN_VERIFIERS = ("math", "mcq", "exact", "numeric", "regex")
 
 
 def _math(completion: str, item: Item) -> float:
-    from datalint.verify.math_verifier import math_answer  # keeps math-verify off the import path
+    from datalint.grade.math_verifier import math_answer  # keeps math-verify off the import path
 
     return math_answer(completion, item)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from datalint.records import Item
-from datalint.verify.base import GradingError
+from datalint.grade.base import GradingError
+from datalint.load.records import Item
 
 _WHITESPACE = re.compile(r"\s+")
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 import string
 
-from datalint.records import Item
-from datalint.verify.base import GradingError
-from datalint.verify.text import normalize_text
+from datalint.grade.base import GradingError
+from datalint.grade.text import normalize_text
+from datalint.load.records import Item
 
 _ALONE = re.compile(r"\(?([A-Za-z])\)?[.:)]?")
 _MARKER = re.compile(

@@ -1,6 +1,6 @@
 """User verifiers: an importable ``module:function`` string or an entry point.
 
-A plug-in is any callable ``fn(completion: str, item: datalint.records.Item) -> float | bool``.
+A plug-in is any callable ``fn(completion: str, item: datalint.load.records.Item) -> float | bool``.
 Packages register one under the ``datalint.verifiers`` entry-point group, for example in their
 pyproject.toml: ``[project.entry-points."datalint.verifiers"] units = "mypkg.grading:units"``;
 items then say ``"verifier": "units"``.
@@ -12,7 +12,7 @@ import importlib
 from collections.abc import Callable
 from importlib.metadata import entry_points
 
-from datalint.verify.base import GradingError
+from datalint.grade.base import GradingError
 
 ENTRY_POINT_GROUP = "datalint.verifiers"
 
