@@ -16,6 +16,7 @@ from datalint.cli.options import (
     pick,
     sampling_options,
     sampling_params,
+    served_settings,
 )
 from datalint.report import FORMATS  # the closed set of formats (imports no format module)
 
@@ -156,6 +157,7 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
     params = sampling_params(flags, config)
     grading = grading_setup(flags, config)
     how = model_options(flags, config)
+    served = None if flags["static_only"] else served_settings(flags, config)
     opts = CheckOptions(
         paths=list(paths),
         fields=_fields(flags, config),
@@ -181,6 +183,7 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
         dtype=how.dtype,
         device=how.device,
         system_prompt=how.system_prompt,
+        served=served,
     )
 
     def note(message: str) -> None:

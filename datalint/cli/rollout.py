@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from datalint.cli.errors import echo_note, fail, friendly_errors
-from datalint.cli.options import model_options, pick, sampling_options, sampling_params
+from datalint.cli.options import (
+    model_options,
+    pick,
+    sampling_options,
+    sampling_params,
+    served_settings,
+)
 from datalint.load.records import Item, Rollout
 
 if TYPE_CHECKING:
@@ -56,6 +62,7 @@ def _run(paths: tuple[str, ...], output: str, quiet: bool, flags: dict[str, Any]
         if not quiet:
             echo_note(message)
 
+    served = served_settings(flags, config)
     items = load_items(list(paths), note)
     if not items:
         fail("no valid items to sample")
@@ -74,6 +81,7 @@ def _run(paths: tuple[str, ...], output: str, quiet: bool, flags: dict[str, Any]
         use_cache=not flags["no_cache"],
         progress=True,
         stats=stats,
+        served=served,
         trust_inline=trust,
         model_options=model_options(flags, config),
     )
