@@ -16,7 +16,7 @@
 # names (polling every 5 minutes) up to IDLE_MINUTES (default 240), then stops; it also stops
 # once worlds/queue.stop exists (checked between steps).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 PY=${PYTHON:-.venv/bin/python}
 [ -x "$PY" ] || PY=/work/main/.venv/bin/python
 export PYTHON=$PY WORKERS=${WORKERS:-1} OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 HF_HUB_OFFLINE=1
