@@ -5,7 +5,7 @@
 #   scripts/pack_world_stores.sh unpack   # worlds/*/store.sql.gz -> worlds/*/store.sqlite
 #
 # A plain-text SQL dump (sqlite3 .dump, gzip -9) diffs, survives SQLite versions and is small
-# (about 1 KB a run). Safe while labelling runs: the dump reads one consistent snapshot (WAL).
+# (under 200 bytes a run). Safe while labelling runs: the dump reads one consistent snapshot (WAL).
 # The raw .sqlite files, rollout caches and queue.log are git-ignored (worlds/.gitignore).
 set -euo pipefail
 cd "$(dirname "$0")/.."
