@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "evaluate_command",
         "Evaluate the predictor against the free baselines.",
     ),
+    "cache": ("datalint.cli.cache", "cache_group", "Show or prune the rollout cache."),
 }
 
 
