@@ -7,7 +7,8 @@ Each ``worlds/WORLD/`` contributes ``store.sqlite`` when present, else its commi
 ``store.sql.gz`` / ``store.sql.zst`` (a world without labels is skipped, and said so). Then:
 in-world cross-validation per world and nested leave-one-world-out (``datalint evaluate``'s
 tables, into OUT/evaluation/), a candidate fitted on every world (``datalint fit``, variant by
-nested LOWO) into OUT/candidate.onnx, and the decision, written to OUT/decision.json:
+nested LOWO) into OUT/candidate.onnx, and the decision, written to OUT/decision.json (the
+tables, plot and decision are also copied to DOCS/worlds/):
 
 the candidate replaces ``pretrained/lift-predictor.onnx`` only when at least two worlds have
 labels and, on the held-out worlds the shipped predictor was not fit on, the candidate's nested
@@ -127,13 +128,17 @@ def main() -> int:
         decision["ship"], decision["forced"] = True, True
     (out / "decision.json").write_text(json.dumps(decision, indent=2) + "\n")
     print(json.dumps(decision, indent=2))
+    if args.docs:  # the latest measurement is published whether or not it ships
+        docs = Path(args.docs) / "worlds"
+        docs.mkdir(parents=True, exist_ok=True)
+        for name in ("leave-one-world-out.json", "leave-one-world-out.png"):
+            if (evaluation / name).is_file():
+                shutil.copy(evaluation / name, docs / name)
+        shutil.copy(out / "evaluation.txt", docs / "evaluation.txt")
+        shutil.copy(out / "decision.json", docs / "decision.json")
     if decision["ship"]:
         shutil.copy(candidate, shipped_path)
         shutil.copy(candidate.with_suffix(".json"), shipped_path.with_suffix(".json"))
-        docs = Path(args.docs)
-        docs.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(evaluation, docs / "worlds", dirs_exist_ok=True)
-        shutil.copy(out / "evaluation.txt", docs / "worlds-evaluation.txt")
         print(f"shipped: {shipped_path}")
     else:
         print(f"kept the shipped predictor: {decision['reason']}")
