@@ -292,17 +292,6 @@ def _load_worlds_and_evaluate(
     return sets, method, {"worlds": {c.world: evaluate(c, folds=folds) for c in sets}}
 
 
-def _load_and_evaluate(store_path: str, settings_hash: str | None, folds: int) -> tuple[Any, Any]:
-    """The store's runs as a calibration set, and its cross-validated evaluation."""
-    from datalint.calibrate.dataset import load_calibration_set
-    from datalint.calibrate.evaluate import evaluate
-    from datalint.calibrate.store import CalibrationStore
-
-    with CalibrationStore(store_path) as store:
-        cset = load_calibration_set(store, settings_hash)
-    return cset, evaluate(cset, folds=folds)
-
-
 @click.command("evaluate")
 @click.argument(
     "store_paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False)
