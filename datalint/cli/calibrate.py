@@ -149,6 +149,11 @@ def calibrate_command(
 @click.option("--label", type=click.Choice(["nll", "reward"]), default="nll", show_default=True)
 @click.option("--folds", type=int, default=10, show_default=True, help="CV folds; 0 = LOO.")
 @click.option("--settings", "settings_hash", help="Fit on runs with this settings-hash prefix.")
+@click.option(
+    "--include-online",
+    is_flag=True,
+    help="Add the online runs of `datalint loop` (measured from moving weights) to the base runs.",
+)
 @click.option("--build-command", help="How to rebuild this predictor, for the card.")
 @click.option(
     "--sweep",
@@ -162,6 +167,7 @@ def fit_command(
     label: str,
     folds: int,
     settings_hash: str | None,
+    include_online: bool,
     build_command: str | None,
     sweep_path: str | None,
 ) -> None:
@@ -172,7 +178,7 @@ def fit_command(
             from datalint.calibrate.fit import card_path, fit_predictor
             from datalint.calibrate.report import print_validation
 
-            cset, evaluation = _load_and_evaluate(store_path, settings_hash, folds)
+            cset, evaluation = _load_and_evaluate(store_path, settings_hash, folds, include_online)
             print_validation(evaluation)
             command = build_command or "datalint " + " ".join(shlex.quote(a) for a in sys.argv[1:])
             sweep = json.loads(Path(sweep_path).read_text("utf-8")) if sweep_path else None
@@ -186,12 +192,20 @@ def fit_command(
     click.echo(card["verdict"])
 
 
-def _load_and_evaluate(store_path: str, settings_hash: str | None, folds: int) -> tuple[Any, Any]:
-    """The store's runs as a calibration set, and its cross-validated evaluation."""
+def _load_and_evaluate(
+    store_path: str, settings_hash: str | None, folds: int, include_online: bool = False
+) -> tuple[Any, Any]:
+    """The store's runs as a calibration set, and its cross-validated evaluation. Online runs
+    of ``datalint loop`` (their own table) only when ``include_online``."""
     from datalint.calibrate.dataset import load_calibration_set
     from datalint.calibrate.evaluate import evaluate
     from datalint.calibrate.store import CalibrationStore
 
+    if include_online:
+        from datalint.loop.store import WithOnlineRuns
+
+        cset = load_calibration_set(WithOnlineRuns(store_path), settings_hash)  # type: ignore[arg-type]
+        return cset, evaluate(cset, folds=folds)
     with CalibrationStore(store_path) as store:
         cset = load_calibration_set(store, settings_hash)
     return cset, evaluate(cset, folds=folds)
