@@ -216,15 +216,24 @@ def _load_and_evaluate(
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False), help="JSON + PNG plots here.")
 @click.option("--folds", type=int, default=10, show_default=True, help="CV folds; 0 = LOO.")
 @click.option("--settings", "settings_hash", help="Evaluate runs with this settings-hash prefix.")
+@click.option(
+    "--include-online",
+    is_flag=True,
+    help="Add the online runs of `datalint loop` (measured from moving weights) to the base runs.",
+)
 def evaluate_command(
-    store_path: str, output_dir: str | None, folds: int, settings_hash: str | None
+    store_path: str,
+    output_dir: str | None,
+    folds: int,
+    settings_hash: str | None,
+    include_online: bool,
 ) -> None:
     """Cross-validated evaluation of the predictor beside the free baselines, both labels."""
     with friendly_errors():
         try:
             from datalint.calibrate.report import print_evaluation, write_outputs
 
-            _, evaluation = _load_and_evaluate(store_path, settings_hash, folds)
+            _, evaluation = _load_and_evaluate(store_path, settings_hash, folds, include_online)
         except _store_errors() as exc:
             fail(str(exc))
         print_evaluation(evaluation)
