@@ -372,3 +372,32 @@ def test_bad_settings_are_one_line_errors(tmp_path):
     bad = CliRunner().invoke(cli, ["loop", str(broken), "--probe", str(pool), "--store",
                                    str(tmp_path / "t.sqlite")])  # fmt: skip
     assert bad.exit_code == 2 and "broken.jsonl:2" in bad.stderr
+
+
+def test_live_table_shows_each_seed_and_arm():
+    from rich.console import Console
+
+    from datalint.loop.live import LiveTable
+    from datalint.loop.run import Chain
+
+    opts = SimpleNamespace(arms=("learned", "random"), rounds=3, seeds=2)
+    chains = {(s, a): Chain(s, a, 0, "base", 0.7) for s in range(2) for a in opts.arms}
+    live = LiveTable(opts, chains, 0.7, enabled=False)
+    live.update({"seed": 1, "arm": "learned", "round": 0, "nll_after": 0.6512,
+                 "predictor_version": "prior:p.onnx"})  # fmt: skip
+    console = Console(width=200, record=True)
+    console.print(live._table())
+    text = console.export_text()
+    assert "r1 0.6512" in text and "prior:p.onnx" in text and text.count("r0 0.7000") == 3
+
+
+def test_tables_script_renders_a_summary():
+    sys.path.insert(0, str(REPO / "bench"))
+    from loop_tables import tables
+
+    nll = {(0, "learned"): [0.9, 0.8], (0, "random"): [1.0, 1.0], (1, "learned"): [0.9, 0.7],
+           (1, "random"): [0.95, 0.9]}  # fmt: skip
+    opts = SimpleNamespace(arms=("learned", "random"), rounds=2, seeds=2, candidates=2)
+    text = tables(summarise(_rows(nll), opts, base_nll=1.0))
+    assert "| learned vs random | +0.2000 |" in text
+    assert "| learned | 0.7500 |" in text
