@@ -14,6 +14,10 @@ def _f(value: float | None, fmt: str = ".4f") -> str:
     return "n/a" if value is None else format(value, fmt)
 
 
+def _yes_no(value: bool | None) -> str:
+    return "too few seeds" if value is None else ("yes" if value else "no")
+
+
 def tables(summary: dict) -> str:
     n = summary["n_seeds_complete"]
     rounds = summary["rounds"]
@@ -40,7 +44,7 @@ def tables(summary: dict) -> str:
         lines.append(
             f"| {c['arm']} vs {c['versus']} | {c['advantage_mean']:+.4f} | "
             f"{_f(c['advantage_sd'])} | [{lo:+.4f}, {hi:+.4f}] | "
-            f"{'yes' if c['excludes_zero'] else 'no'} | {c['wins']}/{c['n_seeds']} |"
+            f"{_yes_no(c['excludes_zero'])} | {c['wins']}/{c['n_seeds']} |"
         )
     lines += [
         "",

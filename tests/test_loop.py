@@ -128,10 +128,24 @@ def test_summary_advantage_is_random_minus_learned_at_the_last_round():
     assert (cmp["arm"], cmp["versus"]) == ("learned", "random")
     assert cmp["advantage_mean"] == pytest.approx((0.2 + 0.2 - 0.1) / 3)
     assert cmp["wins"] == 2 and cmp["n_seeds"] == 3
+    assert cmp["excludes_zero"] is None  # 3 seeds: too few for a bootstrap interval
     assert s["arms"]["learned"]["by_round"][0]["mean"] == 1.0  # round 0 is the base policy
     assert s["arms"]["random"]["final_nll_mean"] == pytest.approx(0.9)
     assert s["learned_refit_engaged_at_round"] == 1
     assert s["cost"]["learned"]["scoring_over_training_k"] == pytest.approx(1.0 / (2 * 4.0))
+
+
+def test_interval_verdict_needs_five_seeds():
+    nll = {}
+    for seed in range(5):
+        nll[(seed, "learned")] = [0.9, 0.8 - 0.01 * seed]
+        nll[(seed, "random")] = [0.9, 0.9]
+    opts = SimpleNamespace(arms=("learned", "random"), rounds=2, seeds=5, candidates=2)
+    (cmp,) = summarise(_rows(nll), opts, base_nll=1.0)["comparisons"]
+    assert cmp["excludes_zero"] is True and cmp["ci95"][0] > 0
+    nll[(4, "learned")] = [0.9, 1.5]  # one seed far the other way: the interval spans 0
+    (cmp,) = summarise(_rows(nll), opts, base_nll=1.0)["comparisons"]
+    assert cmp["excludes_zero"] is False and cmp["ci95"][0] < 0 < cmp["ci95"][1]
 
 
 def test_summary_counts_only_seeds_every_arm_finished():

@@ -148,6 +148,8 @@ def loop_command(
 
 
 def _print_summary(result) -> None:  # type: ignore[no-untyped-def]
+    from datalint.loop.report import MIN_SEEDS_FOR_INTERVAL
+
     s = result.summary
     click.echo(
         f"loop {result.loop_hash}: {result.rounds_new} new rounds, {result.rounds_before} "
@@ -164,7 +166,10 @@ def _print_summary(result) -> None:  # type: ignore[no-untyped-def]
         )
     for c in s["comparisons"]:
         lo, hi = c["ci95"]
-        verdict = "excludes 0" if c["excludes_zero"] else "does NOT exclude 0"
+        if c["excludes_zero"] is None:
+            verdict = f"too few seeds for an interval: {c['n_seeds']} < {MIN_SEEDS_FOR_INTERVAL}"
+        else:
+            verdict = "excludes 0" if c["excludes_zero"] else "does NOT exclude 0"
         click.echo(
             f"  {c['arm']} vs {c['versus']}: advantage {c['advantage_mean']:+.4f} nats "
             f"[{lo:+.4f}, {hi:+.4f}] over {c['n_seeds']} seeds ({verdict}; "

@@ -18,6 +18,7 @@ from datalint.loop.options import ARMS
 from datalint.loop.store import RoundRow
 
 BOOTSTRAP_RESAMPLES = 10_000
+MIN_SEEDS_FOR_INTERVAL = 5
 COMPARISONS = (
     ("learned", "random"),
     ("learned", "p1p"),
@@ -93,7 +94,10 @@ def summarise(rows: list[RoundRow], opts: Any, base_nll: float) -> dict[str, Any
                 "advantage_mean": float(np.mean(diffs)),
                 "advantage_sd": float(np.std(diffs, ddof=1)) if len(diffs) > 1 else None,
                 "ci95": ci,
-                "excludes_zero": bool(len(diffs) > 1 and (ci[0] > 0 or ci[1] < 0)),
+                # a bootstrap over fewer seeds has too few distinct resamples to mean anything
+                "excludes_zero": (
+                    bool(ci[0] > 0 or ci[1] < 0) if len(diffs) >= MIN_SEEDS_FOR_INTERVAL else None
+                ),
                 "n_seeds": len(diffs),
                 "wins": int(sum(d > 0 for d in diffs)),
             }

@@ -100,7 +100,7 @@ def _prior_id(prior: str | None) -> str:
 
 def default_out_dir(store: str) -> Path:
     p = Path(store)
-    return p.with_name(p.stem + "-loop")
+    return p.with_name(p.stem + "-out")
 
 
 def prepare(opts: LoopOptions) -> Setup:
