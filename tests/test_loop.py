@@ -197,6 +197,7 @@ def _args(tiny: dict[str, Path], store: Path, seeds: int = 1) -> list[str]:
         "loop", str(tiny["pool"]), "--probe", str(tiny["probe"]), "--store", str(store),
         "--model", str(tiny["model"]), "--rounds", "2", "--candidates", "2",
         "--seeds", str(seeds), "--steps", "2", "--workers", "1", "--max-new-tokens", "8",
+        "--min-labels", "2",
         "--cache-dir", str(tiny["tmp"] / "cache"), "--out", str(store.parent / "out"),
     ]  # fmt: skip
 
@@ -224,7 +225,9 @@ def test_loop_end_to_end(ran):
         assert e["realised_lift"] == pytest.approx(e["nll_before"] - e["nll_after"])
         assert e["seconds"]["scoring"] > 0 and e["seconds"]["training"] > 0
         assert e["seconds"]["n_trained"] == (2 if e["arm"] == "oracle" else 1)
-        assert e["predictor_version"].startswith("prior:")  # 2 rounds < --min-labels 4
+        # --min-labels 2: only the oracle (2 labels a round) has refitted by round 1
+        refit = e["arm"] == "oracle" and e["round"] == 1
+        assert e["predictor_version"] == ("ridge@2" if refit else "prior:lift-predictor.onnx")
         assert Path(e["checkpoint"], "model.safetensors").is_file()
         if e["round"] == 1:  # weights persist: round 1 starts where the arm's round 0 ended
             first = next(f for f in entries if f["arm"] == e["arm"] and f["round"] == 0)

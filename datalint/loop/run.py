@@ -9,7 +9,6 @@ a round's job carries its arm's own labels, so the worker refits the arm's predi
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import shutil
 from collections.abc import Callable
@@ -468,7 +467,3 @@ def _schedule(
                     raise error
                 commit(job, future.result())
                 new += 1
-
-
-def read_log(path: str | Path) -> list[dict[str, Any]]:
-    return json.loads(Path(path).read_text("utf-8"))["rounds"]
