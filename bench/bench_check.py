@@ -27,7 +27,7 @@ from bench_rollouts import time_bare_generation  # noqa: E402
 
 from datalint.cohorts import make_cohorts  # noqa: E402
 from datalint.engine import Gate  # noqa: E402
-from datalint.io import discover_files, iter_items  # noqa: E402
+from datalint.load import discover_files, iter_items  # noqa: E402
 from datalint.pipeline import CheckOptions, run_check  # noqa: E402
 from datalint.report import get_renderer  # noqa: E402
 from datalint.rollout.backends import make_backend  # noqa: E402

@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from datalint.engine import Gate
-from datalint.records import Cohort, Item, Rollout, Source
+from datalint.load.records import Cohort, Item, Rollout, Source
 from datalint.reward_stage import evaluate_cohorts
 from datalint.rulebook import load_rules
 from datalint.similarity import cohort_similarities, minilm_available

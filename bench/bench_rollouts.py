@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from datalint.records import Item, Source  # noqa: E402
+from datalint.load.records import Item, Source  # noqa: E402
 from datalint.rollout.backends import make_backend  # noqa: E402
 from datalint.rollout.base import RolloutBackend, SamplingParams, item_seed  # noqa: E402
 from datalint.rollout.stage import DEFAULT_CHUNK_ROWS, RolloutStats, obtain_rollouts  # noqa: E402

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from datalint.records import Cohort, Item
+from datalint.load.records import Cohort, Item
 
 
 def make_cohorts(items: Iterable[Item], cohort_size: int = 4) -> list[Cohort]:

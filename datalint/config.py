@@ -2,19 +2,25 @@
 
 Discovery follows ruff: starting at the working directory and walking up, the first directory
 holding ``datalint.toml`` (or a ``pyproject.toml`` with a ``[tool.datalint]`` table) wins, and
-nothing is merged from further up. ``--config FILE`` overrides discovery. Unknown keys and unknown
-rule codes are errors that name the key (yamllint's strictness).
+nothing is merged from further up. The folders of the data being linted play no part: a
+``datalint.toml`` that a vendor ships beside its data is never read. A ``datalint.toml`` holds
+its options at the top level or under ``[tool.datalint]``, as pyproject.toml does.
+``--config FILE`` overrides discovery. Unknown keys and unknown rule codes are errors that name
+the key (yamllint's strictness), and so is a number out of its range (a cohort size of 0, a NaN
+threshold, an S007 limit below one byte).
 """
 
 from __future__ import annotations
 
+import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from datalint.errors import DatalintError
-from datalint.rulebook import COMPARATORS, Rule
+from datalint.rulebook import COMPARATORS, Rule, threshold_problem
 
 OPTION_TYPES: dict[str, tuple[type, ...]] = {
     "select": (list,),
@@ -24,17 +30,31 @@ OPTION_TYPES: dict[str, tuple[type, ...]] = {
     "probe": (str,),
     "model": (str,),
     "backend": (str,),
+    "dtype": (str,),
+    "device": (str,),
+    "system-prompt": (str,),
     "cohort-size": (int,),
     "rollouts-per-item": (int,),
     "temperature": (int, float),
     "max-new-tokens": (int,),
     "seed": (int,),
     "default-verifier": (str,),
+    "answer-extraction": (str,),
     "predictor": (str,),
     "trust-rollouts": (bool,),
     "rules": (dict,),
+    "verifiers": (dict,),
+    "fields": (dict,),
 }
 RULE_OVERRIDE_KEYS = ("level", *COMPARATORS)
+# the smallest value that makes sense (inclusive); every number must also be finite
+OPTION_MINIMUMS: dict[str, int] = {
+    "cohort-size": 1,
+    "rollouts-per-item": 1,
+    "temperature": 0,
+    "max-new-tokens": 1,
+    "seed": 0,
+}
 
 
 class ConfigError(DatalintError, ValueError):
@@ -86,14 +106,45 @@ def load_config(explicit: str | None, rules: tuple[Rule, ...]) -> Config:
         table = data.get("tool", {}).get("datalint", {})
         prefix = "tool.datalint."
     else:
-        table = data
-        prefix = ""
+        table, prefix = _datalint_toml_table(data, path)
     validate_options(table, rules, where=f"{path}: {prefix}")
     return Config(path=str(path), options=table)
 
 
+def _datalint_toml_table(data: dict[str, Any], path: Path) -> tuple[dict[str, Any], str]:
+    """A datalint.toml holds the options at its top level, or under ``[tool.datalint]`` exactly
+    as pyproject.toml does (so the README's snippet can be pasted into either file)."""
+    if "tool" not in data:
+        return data, ""
+    tool = data["tool"]
+    if not isinstance(tool, dict) or "datalint" not in tool:
+        return data, ""  # reported as the unknown option "tool"
+    others = sorted(k for k in tool if k != "datalint")
+    if others:
+        raise ConfigError(f"{path}: tool.{others[0]}: unknown table (only [tool.datalint])")
+    loose = sorted(k for k in data if k != "tool")
+    if loose:
+        raise ConfigError(
+            f"{path}: {loose[0]}: put it under [tool.datalint] or drop that header, not both"
+        )
+    if not isinstance(tool["datalint"], dict):
+        raise ConfigError(f"{path}: tool.datalint: expected a table")
+    return tool["datalint"], "tool.datalint."
+
+
+def option_problem(key: str, value: float) -> str | None:
+    """Why ``value`` is out of range for the numeric option ``key`` (kebab-case), or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"must be a finite number (got {value})"
+    minimum = OPTION_MINIMUMS.get(key)
+    if minimum is not None and value < minimum:
+        return f"must be at least {minimum} (got {value})"
+    return None
+
+
 def validate_options(table: dict[str, Any], rules: tuple[Rule, ...], *, where: str) -> None:
-    codes = {r.code for r in rules}
+    by_code = {r.code: r for r in rules}
+    codes = set(by_code)
     for key, value in table.items():
         if key not in OPTION_TYPES:
             known = ", ".join(sorted(OPTION_TYPES))
@@ -101,11 +152,15 @@ def validate_options(table: dict[str, Any], rules: tuple[Rule, ...], *, where: s
         expected = OPTION_TYPES[key]
         if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
             raise ConfigError(f"{where}{key}: expected {_type_words(expected)}")
+        if isinstance(value, int | float) and (problem := option_problem(key, value)):
+            raise ConfigError(f"{where}{key}: {problem}")
         if key in ("select", "ignore", "extend-select"):
             for selector in value:
                 if not isinstance(selector, str):
                     raise ConfigError(f"{where}{key}: entries must be rule codes or prefixes")
                 check_selector(selector, codes, where=f"{where}{key}: ")
+    validate_verifiers(table, where=where)
+    validate_fields(table, where=where)
     for code, override in table.get("rules", {}).items():
         if code not in codes:
             raise ConfigError(f"{where}rules.{code}: unknown rule code")
@@ -122,6 +177,42 @@ def validate_options(table: dict[str, Any], rules: tuple[Rule, ...], *, where: s
                 raise ConfigError(f"{where}rules.{code}.level: must be 'error' or 'warning'")
             if key != "level" and (not isinstance(val, (int, float)) or isinstance(val, bool)):
                 raise ConfigError(f"{where}rules.{code}.{key}: expected a number")
+            if key != "level" and (problem := threshold_problem(by_code[code], float(val))):
+                raise ConfigError(f"{where}rules.{code}.{key}: {problem}")
+
+
+_VERIFIER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_IMPORT_STRING = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+
+
+def validate_verifiers(table: dict[str, Any], *, where: str) -> None:
+    """``[verifiers]``: names the data may use, each mapped to ``module:function`` (the only
+    import strings datalint follows); and ``answer-extraction``, one of the known modes."""
+    from datalint.grade.registry import BUILTIN_VERIFIERS
+    from datalint.grade.settings import EXTRACTION_MODES
+
+    mode = table.get("answer-extraction")
+    if mode is not None and mode not in EXTRACTION_MODES:
+        known = ", ".join(EXTRACTION_MODES)
+        raise ConfigError(f"{where}answer-extraction: unknown mode {mode!r} (known: {known})")
+    for name, spec in table.get("verifiers", {}).items():
+        key = f"{where}verifiers.{name}"
+        if not _VERIFIER_NAME.fullmatch(name):
+            raise ConfigError(f"{key}: a verifier name is letters, digits, '_' and '-'")
+        if name in BUILTIN_VERIFIERS:
+            raise ConfigError(f"{key}: '{name}' is a built-in verifier; pick another name")
+        if not isinstance(spec, str) or not _IMPORT_STRING.fullmatch(spec):
+            raise ConfigError(f'{key}: expected "module:function" (e.g. "mypkg.grading:units")')
+
+
+def validate_fields(table: dict[str, Any], *, where: str) -> None:
+    """``fields``: native field -> the column (dotted path) that holds it in the user's data."""
+    from datalint.load.fields import FieldMappingError, check_mapping
+
+    try:
+        check_mapping(table.get("fields", {}), where=f"{where}fields.")
+    except FieldMappingError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _type_words(types: tuple[type, ...]) -> str:

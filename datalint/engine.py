@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from datalint.findings import Finding
-from datalint.records import Source
+from datalint.load.records import Source
 from datalint.rulebook import COMPARATORS, Rule
 
 

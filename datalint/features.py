@@ -47,7 +47,7 @@ import numpy as np
 
 from datalint.features_names import FEATURE_NAMES
 from datalint.findings import ItemDiagnostic
-from datalint.records import Item, Rollout
+from datalint.load.records import Item, Rollout
 
 ADVANTAGE_EPS = 1e-4  # trl GRPOTrainer: advantages / (std_rewards + 1e-4)
 PASS_THRESHOLD = 0.5

@@ -32,24 +32,62 @@ class Finding:
         return d
 
 
+SAMPLES_PER_ITEM = 2
+SAMPLE_CHARS = 160  # a report shows the start of a completion; memory stays small per item
+
+
+@dataclass(frozen=True, slots=True)
+class ItemSample:
+    """One sampled completion (its first ``SAMPLE_CHARS`` characters) and the reward it got."""
+
+    completion: str
+    reward: float
+    truncated: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"completion": self.completion, "reward": self.reward, "truncated": self.truncated}
+
+
+def pick_samples(
+    completions: list[str], rewards: list[float], limit: int = SAMPLES_PER_ITEM
+) -> list[ItemSample]:
+    """A few graded completions to show: the first right one and the first wrong one first."""
+    order: list[int] = []
+    for wanted in (True, False):
+        first = next((i for i, r in enumerate(rewards) if (r >= 0.5) is wanted), None)
+        if first is not None:
+            order.append(first)
+    order += [i for i in range(len(rewards)) if i not in order]
+    samples = []
+    for i in sorted(order[:limit]):
+        text = completions[i]
+        cut = len(text) > SAMPLE_CHARS
+        samples.append(ItemSample(text[:SAMPLE_CHARS], float(rewards[i]), cut))
+    return samples
+
+
 @dataclass(slots=True)
 class ItemDiagnostic:
-    """Per-item reward diagnostics (cleanlab-style per-row flags)."""
+    """Per-item reward diagnostics (cleanlab-style per-row flags) and a few graded samples."""
 
     path: str
     line: int
     n_rollouts: int
     pass_rate: float
     flags: list[str] = field(default_factory=list)  # "all_correct" | "all_wrong" | "disagree"
+    samples: list[ItemSample] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "path": self.path,
             "line": self.line,
             "n_rollouts": self.n_rollouts,
             "pass_rate": self.pass_rate,
             "flags": list(self.flags),
         }
+        if self.samples:
+            d["samples"] = [s.as_dict() for s in self.samples]
+        return d
 
 
 @dataclass(slots=True)

@@ -1,15 +1,26 @@
 """Items -> cohorts -> rollouts -> grades -> the 23 features: the one path that both `check` and
-`calibrate` take, so the features a predictor is trained on are exactly the ones it is fed."""
+`calibrate` take, so the features a predictor is trained on are exactly the ones it is fed.
+
+Items whose prompt the model cannot read (over its context, outside its vocabulary) are reported
+(S022 / S023) and left out of their cohort's features: their empty rollouts say nothing about the
+data. A cohort with no readable item left is not measured at all (``unjudged``).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from datalint.cohorts import make_cohorts
 from datalint.engine import Gate
 from datalint.findings import CohortReport
-from datalint.records import Cohort, Item
+from datalint.grade.settings import Grading
+from datalint.load.records import Cohort, Item
 from datalint.rollout.base import SamplingParams
+
+if TYPE_CHECKING:
+    from datalint.rollout.backends import ModelOptions
+    from datalint.rollout.readable import Unreadable
 
 
 @dataclass(slots=True)
@@ -17,6 +28,9 @@ class CohortMeasurement:
     cohorts: list[Cohort]
     reports: list[CohortReport]
     similarity_method: str | None  # "minilm" | "char-ngram" | None without a probe
+    unreadable: list[tuple[Item, Unreadable]] = field(default_factory=list)
+    unjudged: list[Cohort] = field(default_factory=list)  # no readable item left: no features
+    n_sampled: int = 0  # items sent to a backend (not replayed)
 
 
 def measure_cohorts(
@@ -34,12 +48,16 @@ def measure_cohorts(
     default_verifier: str,
     gate: Gate,
     trust_rollouts: bool = False,
+    grading: Grading | None = None,
+    model_options: ModelOptions | None = None,
 ) -> CohortMeasurement:
+    """``grading`` (config verifiers, extraction) wins over ``default_verifier`` when given."""
     from datalint.reward_stage import evaluate_cohorts
-    from datalint.rollout.stage import obtain_rollouts
+    from datalint.rollout.stage import RolloutStats, obtain_rollouts
 
     cohorts = make_cohorts(items, cohort_size)
     ordered = [it for c in cohorts for it in c.items]
+    stats = RolloutStats()
     rollouts = obtain_rollouts(
         ordered,
         backend_name=backend,
@@ -50,11 +68,23 @@ def measure_cohorts(
         use_cache=use_cache,
         progress=progress,
         trust_inline=trust_rollouts,
+        stats=stats,
+        model_options=model_options,
     )
-    per_cohort, start = [], 0
+    unreadable = [(ordered[i], why) for i, why in sorted(stats.unreadable.items())]
+    for item, why in unreadable:
+        report_unreadable(gate, item, why)
+    per_cohort, readable, unjudged, start = [], [], [], 0
     for cohort in cohorts:  # `ordered` is the cohorts' items back to back
-        per_cohort.append(rollouts[start : start + len(cohort.items)])
+        span = range(start, start + len(cohort.items))
         start += len(cohort.items)
+        keep = [i for i in span if i not in stats.unreadable]
+        if not keep:
+            unjudged.append(cohort)
+            continue
+        readable.append(Cohort(cohort.id, [ordered[i] for i in keep]))
+        per_cohort.append([rollouts[i] for i in keep])
+    cohorts = readable
 
     similarity: dict[str, float] | None = None
     method: str | None = None
@@ -66,6 +96,28 @@ def measure_cohorts(
             [it.prompt_text for it in probe_items],
         )
     reports = evaluate_cohorts(
-        cohorts, per_cohort, gate, similarity=similarity, default_verifier=default_verifier
+        cohorts,
+        per_cohort,
+        gate,
+        similarity=similarity,
+        grading=grading or Grading(default_verifier=default_verifier),
     )
-    return CohortMeasurement(cohorts, reports, method)
+    n_sampled = len(ordered) - stats.replayed
+    return CohortMeasurement(cohorts, reports, method, unreadable, unjudged, n_sampled)
+
+
+def report_unreadable(gate: Gate, item: Item, why: Unreadable) -> None:
+    """S022 (does not fit the context) and S023 (outside the vocabulary) at the item's line."""
+    cohort = item.cohort
+    if why.overflows:
+        gate.observe(
+            "prompt_does_not_fit", 1, item.source, cohort=cohort, detail=why.context_detail()
+        )
+    if why.unknown:
+        gate.observe(
+            "prompt_unknown_tokens",
+            why.unknown,
+            item.source,
+            cohort=cohort,
+            detail=why.vocabulary_detail(),
+        )

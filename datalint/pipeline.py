@@ -8,24 +8,26 @@ from __future__ import annotations
 import importlib.util
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from datalint.engine import Gate
 from datalint.extras import MissingExtra
 from datalint.findings import CohortReport, Report, Summary
-from datalint.io import (
+from datalint.load import (
     DEFAULT_MAX_LINE_BYTES,
     ROLLOUTS_FILE_NOTE,
     FileStats,
+    InputError,
     discover_files,
     iter_items,
 )
-from datalint.records import Item
+from datalint.load.records import Item
 from datalint.rollout.trust import untrusted_rollouts_note
 from datalint.rulebook import Rule
 
 if TYPE_CHECKING:
+    from datalint.grade.settings import Grading
     from datalint.predict import LiftPredictor
 
 LEVEL_ORDER = {"error": 0, "warning": 1}
@@ -34,6 +36,7 @@ LEVEL_ORDER = {"error": 0, "warning": 1}
 @dataclass(slots=True)
 class CheckOptions:
     paths: list[str]
+    fields: dict[str, str] | None = None  # explicit field mapping ([fields] / --field)
     probe: str | None = None
     rollouts_file: str | None = None
     trust_rollouts: bool = False
@@ -45,6 +48,7 @@ class CheckOptions:
     seed: int = 0
     cohort_size: int = 4
     default_verifier: str = "exact"
+    grading: Grading | None = None  # default verifier, [verifiers], extraction; else the default
     static_only: bool = False
     require_model: bool = False
     use_cache: bool = True
@@ -52,6 +56,9 @@ class CheckOptions:
     predictor: str | None = None
     fail_under: float | None = None
     progress: bool = False
+    dtype: str = "float32"
+    device: str = "auto"
+    system_prompt: str | None = None
 
 
 Notify = Callable[[str], None]
@@ -62,14 +69,17 @@ def _stderr_note(message: str) -> None:
 
 
 def run_check(opts: CheckOptions, rules: tuple[Rule, ...], notify: Notify = _stderr_note) -> Report:
-    from datalint.io import read_items_quietly
+    from datalint.grade.preflight import problem
+    from datalint.grade.settings import Grading
+    from datalint.load import read_items_quietly
     from datalint.static.base import build_static_checks, skip_notes
 
+    grading = opts.grading or Grading(default_verifier=opts.default_verifier)
     gate = Gate(rules)
-    files = discover_files(opts.paths)
+    files = discover_files(opts.paths, exclude=[opts.rollouts_file] if opts.rollouts_file else [])
     probe_items = read_items_quietly(opts.probe) if opts.probe else None
     max_line = _max_line_bytes(rules)
-    static_checks = build_static_checks(gate, probe_items=probe_items)
+    static_checks = build_static_checks(gate, probe_items=probe_items, grading=grading)
     for line in skip_notes(static_checks):
         notify(line)
 
@@ -77,40 +87,55 @@ def run_check(opts: CheckOptions, rules: tuple[Rule, ...], notify: Notify = _std
     predictor = None if opts.static_only else _load_predictor(opts.predictor)
     retained: list[Item] = []
     stats: list[FileStats] = []
-    n_items = n_untrusted = 0
-    for item in iter_items(files, gate, max_line_bytes=max_line, stats=stats):
+    n_items = n_untrusted = n_ungradable = 0
+    for item in iter_items(files, gate, max_line_bytes=max_line, stats=stats, fields=opts.fields):
         n_items += 1
         for check in static_checks:
             check.feed(item, gate)
         if item.rollouts is not None and not opts.trust_rollouts and not opts.static_only:
             item.rollouts = None  # the vendor's rollouts are claims; sample our own
             n_untrusted += 1
-        if plan.keep_all or (plan.keep_inline and item.rollouts is not None):
-            retained.append(item)
+        if not (plan.keep_all or (plan.keep_inline and item.rollouts is not None)):
+            continue
+        if problem(item, grading) is not None:  # S012/S013/S014: no rollout is spent on it
+            n_ungradable += 1
+            continue
+        retained.append(item)
     if n_untrusted:
         notify(untrusted_rollouts_note(n_untrusted))
     for check in static_checks:
         check.finish(gate)
+    if n_ungradable:
+        notify(
+            f"{n_ungradable} items left out of sampling: their verifier or gold answer "
+            "cannot grade them (S012/S013/S014)"
+        )
     for file_stats in stats:
         if file_stats.skipped == ROLLOUTS_FILE_NOTE:
             notify(f"skipped {file_stats.path}: {file_stats.skipped}")
+        for note in file_stats.notes:
+            notify(f"{file_stats.path}: {note}")
 
     skipped: list[str] = []
     if opts.static_only:
         skipped.append("rollouts, features and prediction (--static-only)")
-    elif plan.no_backend_reason and len(retained) < n_items:
+    elif plan.no_backend_reason and len(retained) + n_ungradable < n_items:
         if opts.require_model:
             raise MissingExtra("hf", "--require-model needs a policy model to sample rollouts")
         what = (
             "rollouts, features and prediction"
             if not retained
-            else (f"rollouts for the {n_items - len(retained)} items without inline rollouts")
+            else (
+                f"rollouts for the {n_items - len(retained) - n_ungradable} items without "
+                "inline rollouts"
+            )
         )
         skipped.append(f"{what}: {plan.no_backend_reason}")
     result = _ModelResult([], None, None, None)
     if retained:
         assert predictor is not None
-        result = _model_stages(retained, opts, gate, probe_items, predictor, notify)
+        result = _model_stages(retained, opts, grading, gate, probe_items, predictor, notify)
+        skipped.extend(result.unjudged)
 
     findings = sorted(gate.findings, key=lambda f: (f.path, f.line, LEVEL_ORDER[f.level], f.code))
     n_errors = sum(f.level == "error" for f in findings)
@@ -173,17 +198,21 @@ class _ModelResult:
     predictor: str | None
     similarity: str | None
     lift_score: float | None
+    unjudged: list[str] = field(default_factory=list)  # cohorts the model could not read
 
 
 def _model_stages(
     items: list[Item],
     opts: CheckOptions,
+    grading: Grading,
     gate: Gate,
     probe_items: list[Item] | None,
     predictor: LiftPredictor,
     notify: Notify,
 ) -> _ModelResult:
     from datalint.measure import measure_cohorts
+    from datalint.reward_stage import describe_lines
+    from datalint.rollout.backends import ModelOptions
     from datalint.rollout.base import SamplingParams
 
     params = SamplingParams(
@@ -203,11 +232,21 @@ def _model_stages(
         use_cache=opts.use_cache,
         progress=opts.progress,
         probe_items=probe_items,
-        default_verifier=opts.default_verifier,
+        default_verifier=grading.default_verifier,
+        grading=grading,
         gate=gate,
         trust_rollouts=opts.trust_rollouts,
+        model_options=ModelOptions(opts.dtype, opts.device, opts.system_prompt),
     )
+    _refuse_unreadable_default(opts, len(measured.unreadable), measured.n_sampled)
+    unjudged = [
+        f"features and prediction of cohort {c.id} ({describe_lines(c.sources)}): the model "
+        "can read none of its prompts (S022/S023)"
+        for c in measured.unjudged
+    ]
     cohorts, reports = measured.cohorts, measured.reports
+    if not cohorts:
+        return _ModelResult([], None, measured.similarity_method, None, unjudged)
     predictions = predictor.predict([r.features for r in reports])
     for report, cohort, lift in zip(reports, cohorts, predictions, strict=True):
         report.predicted_lift = float(lift)
@@ -216,7 +255,18 @@ def _model_stages(
     lift_score = predictor.dataset_lift_score(predictions, [len(c.items) for c in cohorts])
     if predictor.is_fallback:
         notify(f"no lift predictor found; scoring with {predictor.name}")
-    return _ModelResult(reports, predictor.name, measured.similarity_method, lift_score)
+    return _ModelResult(reports, predictor.name, measured.similarity_method, lift_score, unjudged)
+
+
+def _refuse_unreadable_default(opts: CheckOptions, n_unreadable: int, n_sampled: int) -> None:
+    """The shipped tiny policy reads only arithmetic: judging other data with it would blame the
+    data for what the model cannot read."""
+    if opts.model is None and opts.rollouts_file is None and 2 * n_unreadable > n_sampled:
+        raise InputError(
+            f"{n_unreadable} of {n_sampled} prompts cannot be read by the default policy, a tiny "
+            "arithmetic model (20-token vocabulary, 32-token context; S022/S023); "
+            "pass --model DIR with a model that reads this data"
+        )
 
 
 def _load_predictor(path: str | None) -> LiftPredictor:

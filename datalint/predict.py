@@ -86,22 +86,16 @@ class LiftPredictor:
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = 1
             options.inter_op_num_threads = 1
+            options.log_severity_level = 3  # errors only: its warnings are not the user's business
             session = onnxruntime.InferenceSession(
                 str(path), sess_options=options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # onnxruntime raises its own unrelated exception types
             raise PredictorError(f"{path}: not a readable ONNX model ({exc})") from None
         metadata = dict(session.get_modelmeta().custom_metadata_map)
-        raw_order = metadata.get("datalint.features")
-        try:
-            order = tuple(json.loads(raw_order)) if raw_order else FEATURE_NAMES
-        except json.JSONDecodeError:
-            raise PredictorError(f"{path}: metadata datalint.features is not JSON") from None
-        width = session.get_inputs()[0].shape[-1]
-        if isinstance(width, int) and width != len(order):
-            raise PredictorError(
-                f"{path}: model takes {width} features but its metadata names {len(order)}"
-            )
+        order = _feature_order(path, metadata)
+        _check_signature(path, session, len(order))
+        _check_card(path, order)
         return cls(session, order, path.name, metadata)
 
     def matrix(self, features: Sequence[dict[str, float | None]]) -> np.ndarray:
@@ -121,9 +115,94 @@ class LiftPredictor:
         x = self.matrix(features)
         if self._session is None:
             return x[:, 0].astype(float)
-        input_name = self._session.get_inputs()[0].name
-        out = self._session.run(None, {input_name: x})[0]
-        return np.asarray(out, dtype=float).reshape(-1)
+        out = _run(self._session, x)
+        bad = ~np.isfinite(out)
+        if bad.any():
+            rows = ", ".join(str(i + 1) for i in np.flatnonzero(bad)[:5])
+            raise PredictorError(
+                f"{self.predictor_name}: predicted NaN or infinity for {int(bad.sum())} of "
+                f"{len(out)} cohorts (number {rows} in report order); a lift predictor must "
+                "give every cohort a number"
+            )
+        return out
+
+
+def _run(session: Any, x: np.ndarray) -> np.ndarray:
+    out = session.run(None, {session.get_inputs()[0].name: x})[0]
+    return np.asarray(out, dtype=float).reshape(-1)
+
+
+def _feature_order(path: Path, metadata: dict[str, str]) -> tuple[str, ...]:
+    """The columns the model was trained on, in its order: metadata ``datalint.features``
+    (the shipped order when absent). Every name must be a feature datalint computes."""
+    raw = metadata.get("datalint.features")
+    if not raw:
+        return FEATURE_NAMES
+    try:
+        order = json.loads(raw)
+    except json.JSONDecodeError:
+        raise PredictorError(f"{path}: metadata datalint.features is not JSON") from None
+    if not isinstance(order, list) or not order or not all(isinstance(n, str) for n in order):
+        raise PredictorError(f"{path}: metadata datalint.features must be a list of names")
+    unknown = [n for n in order if n not in FEATURE_NAMES]
+    if unknown:
+        raise PredictorError(
+            f"{path}: metadata datalint.features names {unknown[0]!r}, not a datalint feature"
+        )
+    if len(set(order)) != len(order):
+        raise PredictorError(f"{path}: metadata datalint.features names a feature twice")
+    return tuple(order)
+
+
+def _check_signature(path: Path, session: Any, width: int) -> None:
+    """One float32 input of shape (cohorts, ``width``) and one number out per cohort, checked
+    on a trial batch now, before any rollout is sampled, rather than after all of them."""
+    inputs = session.get_inputs()
+    if len(inputs) != 1:
+        raise PredictorError(f"{path}: model takes {len(inputs)} inputs, expected 1")
+    tensor = inputs[0]
+    if tensor.type != "tensor(float)":
+        raise PredictorError(f"{path}: model input is {tensor.type}, expected tensor(float)")
+    shape = tensor.shape
+    if len(shape) != 2:
+        raise PredictorError(f"{path}: model input has rank {len(shape)}, expected 2")
+    if isinstance(shape[-1], int) and shape[-1] != width:
+        raise PredictorError(
+            f"{path}: model takes {shape[-1]} features but its metadata names {width}"
+        )
+    if not session.get_outputs():
+        raise PredictorError(f"{path}: model has no output")
+    trial = np.zeros((2, width), dtype=np.float32)
+    try:
+        out = session.run(None, {tensor.name: trial})[0]
+    except Exception as exc:  # onnxruntime raises its own unrelated exception types
+        raise PredictorError(f"{path}: model fails on a trial batch ({exc})") from None
+    out = np.asarray(out)
+    if out.dtype.kind not in "fiu":
+        raise PredictorError(f"{path}: model outputs {out.dtype}, expected numbers")
+    if out.shape not in ((2,), (2, 1)):
+        raise PredictorError(
+            f"{path}: model outputs shape {list(out.shape)} for 2 cohorts, "
+            "expected one lift per cohort ([2] or [2, 1])"
+        )
+
+
+def _check_card(path: Path, order: tuple[str, ...]) -> None:
+    """The card beside the model (``NAME.json``), when there is one, must name the same
+    features; the order the model reads is its metadata's."""
+    card = path.with_suffix(".json")
+    if not card.is_file():
+        return
+    try:
+        features = json.loads(card.read_text("utf-8")).get("features")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
+        raise PredictorError(f"{card}: unreadable predictor card ({exc})") from None
+    if features is None:
+        return
+    if not isinstance(features, list) or set(features) != set(order):
+        raise PredictorError(
+            f"{card}: the card's features differ from the ones {path.name} was built with"
+        )
 
 
 def dataset_lift_score(predictions: Sequence[float], sizes: Sequence[int]) -> float | None:

@@ -22,9 +22,9 @@ from collections.abc import Mapping, Sequence
 
 from datalint.engine import Gate
 from datalint.features import Group, compute_cohort_features, item_diagnostics
-from datalint.findings import CohortReport, ItemDiagnostic
-from datalint.records import Cohort, Rollout, Source
-from datalint.verify import DEFAULT_VERIFIER, grade_items
+from datalint.findings import CohortReport, ItemDiagnostic, pick_samples
+from datalint.grade import DEFAULT_VERIFIER, Grading, grade_items
+from datalint.load.records import Cohort, Rollout, Source
 
 CohortRollouts = Sequence[Sequence[Rollout]]  # per item of a cohort, its rollouts
 _MAX_RANGES_SHOWN = 6
@@ -37,18 +37,21 @@ def evaluate_cohorts(
     *,
     similarity: Mapping[str, float] | None = None,
     default_verifier: str = DEFAULT_VERIFIER,
+    grading: Grading | None = None,
 ) -> list[CohortReport]:
     """One :class:`CohortReport` per cohort, in order; findings go to ``gate``.
 
     ``rollouts`` gives each cohort's rollouts per item: a sequence parallel to ``cohorts``, a
     mapping by cohort id, or None to replay the items' own ``rollouts``. ``similarity`` maps a
-    cohort id to its target_similarity (missing when absent). Grading fills ``Rollout.reward``.
+    cohort id to its target_similarity (missing when absent). Grading fills ``Rollout.reward``;
+    ``grading`` (else ``default_verifier`` alone) says how.
     """
+    grading = grading or Grading(default_verifier=default_verifier)
     reports = []
     for index, cohort in enumerate(cohorts):
         per_item = _rollouts_of(cohort, index, rollouts)
         sim = similarity.get(cohort.id) if similarity is not None else None
-        reports.append(_evaluate_cohort(cohort, per_item, gate, sim, default_verifier))
+        reports.append(_evaluate_cohort(cohort, per_item, gate, sim, grading))
     return reports
 
 
@@ -75,9 +78,9 @@ def _evaluate_cohort(
     per_item: list[list[Rollout]],
     gate: Gate,
     target_similarity: float | None,
-    default_verifier: str,
+    grading: Grading,
 ) -> CohortReport:
-    grades = grade_items(cohort.items, per_item, default_verifier=default_verifier)
+    grades = grade_items(cohort.items, per_item, grading=grading)
     rewards = grades.rewards
     for failure in grades.failures:
         gate.observe(
@@ -106,6 +109,9 @@ def _evaluate_cohort(
         )
 
     diagnostics = [item_diagnostics(it, r) for it, r in zip(cohort.items, rewards, strict=True)]
+    for diag, item_rollouts, item_rewards in zip(diagnostics, per_item, rewards, strict=True):
+        if len(item_rollouts) == len(item_rewards):  # what `check --show-items` shows
+            diag.samples = pick_samples([r.completion for r in item_rollouts], list(item_rewards))
     for item, diag, item_rewards in zip(cohort.items, diagnostics, rewards, strict=True):
         if diag.n_rollouts:
             gate.observe(

@@ -56,6 +56,9 @@ class Rule:
     examples: tuple[RuleExample, ...] = ()
     default: bool = True
     requires: str | None = None  # "model" | "probe" | "math" | "predictor" | None
+    # the thresholds that mean something for this metric (inclusive); a config override outside
+    # it is a config error, not a rule that silently never or always fires
+    threshold_range: tuple[float, float] = (-math.inf, math.inf)
 
     @property
     def family(self) -> str:
@@ -127,6 +130,20 @@ class Rule:
         }
 
 
+def threshold_problem(rule: Rule, value: float) -> str | None:
+    """Why ``value`` cannot be a threshold of ``rule`` (NaN, infinite, out of range), or None."""
+    if not math.isfinite(value):
+        return f"must be a finite number (got {value})"
+    low, high = rule.threshold_range
+    if low <= value <= high:
+        return None
+    if math.isinf(high):
+        return f"must be at least {_fmt(low)} for {rule.feature} (got {_fmt(value)})"
+    if math.isinf(low):
+        return f"must be at most {_fmt(high)} for {rule.feature} (got {_fmt(value)})"
+    return f"must be between {_fmt(low)} and {_fmt(high)} for {rule.feature} (got {_fmt(value)})"
+
+
 def _fmt(x: Any) -> str:
     if isinstance(x, float):
         return str(int(x)) if x.is_integer() else f"{x:.3g}"
@@ -164,6 +181,11 @@ def parse_rule(text: str, origin: str) -> Rule:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
         raise RuleFileError(f"{origin}: {where}: {error.message}")
     comparator = next(k for k in COMPARATORS if k in raw)
+    low, high = (float(v) for v in raw.get("threshold_range", (-math.inf, math.inf)))
+    if not low <= float(raw[comparator]) <= high or math.isnan(float(raw[comparator])):
+        raise RuleFileError(
+            f"{origin}: {comparator} = {raw[comparator]} lies outside its threshold_range"
+        )
     docs = raw["docs"]
     examples = tuple(
         RuleExample(
@@ -187,6 +209,7 @@ def parse_rule(text: str, origin: str) -> Rule:
         examples=examples,
         default=raw.get("default", True),
         requires=raw.get("requires"),
+        threshold_range=(low, high),
     )
 
 

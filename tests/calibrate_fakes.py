@@ -1,7 +1,9 @@
-"""A fake GRPO job for the store's kill-and-resume test: sleeps instead of training.
+"""A fake GRPO job for the store's kill-and-resume and concurrency tests: sleeps instead of
+training, and goes through the same planning and claiming as ``calibrate``.
 
-Run as a script: ``python tests/calibrate_fakes.py STORE LOG N_JOBS`` measures every job not yet
-in STORE with two spawned workers, appending each executed job's cohort key to LOG.
+Run as a script: ``python tests/calibrate_fakes.py STORE LOG N_JOBS [WORKERS]`` measures every
+job not yet in STORE (and not claimed by another live process) with WORKERS spawned workers
+(default 2), appending each executed job's ``cohort_key:seed`` to LOG.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from datalint.calibrate.executor import execute
 from datalint.calibrate.jobs import GRPOOutcome
+from datalint.calibrate.run import execute_claimed, pending_runs
 from datalint.calibrate.store import CalibrationStore, RunKey, RunRecord
 
 
@@ -27,10 +29,19 @@ def fake_job(args: tuple[RunKey, str]) -> GRPOOutcome:
     )
 
 
-def main(store_path: str, log: str, n_jobs: int) -> None:
+class FakeJob(tuple):
+    """(key, log) with the ``key`` attribute that claiming reads."""
+
+    @property
+    def key(self) -> RunKey:
+        return self[0]
+
+
+def main(store_path: str, log: str, n_jobs: int, workers: int = 2) -> None:
     keys = [RunKey(f"c{i:02d}", seed, "s", "m", "p") for i in range(n_jobs // 2) for seed in (0, 1)]
     with CalibrationStore(store_path) as store:
-        todo = [(k, log) for k in keys if not store.has_run(k)]
+        pending, _, _ = pending_runs(store, keys)
+        todo = [FakeJob((k, log)) for k in pending]
 
         def commit(outcome: GRPOOutcome) -> None:
             store.add_run(
@@ -50,8 +61,9 @@ def main(store_path: str, log: str, n_jobs: int) -> None:
                 )
             )
 
-        execute(todo, fake_job, commit, workers=2)
+        done = execute_claimed(store, todo, fake_job, commit, workers=workers)
+    print("done", done, flush=True)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), *(int(a) for a in sys.argv[4:5]))

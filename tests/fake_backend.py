@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 
-from datalint.records import Item, Rollout
+from datalint.load.records import Item, Rollout
 from datalint.rollout.base import SamplingParams
 
 

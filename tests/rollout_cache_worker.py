@@ -13,7 +13,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 
 from fake_backend import FakeBackend  # noqa: E402
 
-from datalint.records import Item, Source  # noqa: E402
+from datalint.load.records import Item, Source  # noqa: E402
 from datalint.rollout.base import SamplingParams  # noqa: E402
 from datalint.rollout.stage import obtain_rollouts  # noqa: E402
 

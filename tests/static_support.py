@@ -7,7 +7,7 @@ from typing import Any
 
 from datalint.engine import Gate
 from datalint.findings import Finding
-from datalint.records import Item, Source
+from datalint.load.records import Item, Source
 from datalint.rulebook import rules_by_code
 from datalint.static.base import StaticCheck
 

@@ -15,7 +15,7 @@ CORPUS = Path(__file__).resolve().parent / "corpus"
 # file -> (exit code, {code: [lines]}) for `check --static-only --format json`
 EXPECTED: dict[str, tuple[int, dict[str, list[int]]]] = {
     "malformed.jsonl": (1, {"S001": [2, 3]}),
-    "wrong_types.jsonl": (1, {"S002": [2, 3, 4, 5]}),
+    "wrong_types.jsonl": (1, {"S002": [2, 4, 5]}),  # line 3: a list of accepted answers
     "missing_fields.jsonl": (1, {"S002": [1, 2, 3]}),
     "not_objects.jsonl": (1, {"S002": [1, 2, 3, 4]}),
     "invalid_utf8.jsonl": (1, {"S003": [2]}),
@@ -25,13 +25,13 @@ EXPECTED: dict[str, tuple[int, dict[str, list[int]]]] = {
     "no_trailing_newline.jsonl": (0, {}),
     "control_chars.jsonl": (1, {"S001": [1]}),
     "nul_late.jsonl": (1, {"S001": [298]}),
-    "binary.jsonl": (1, {"S006": [1]}),
-    "empty.jsonl": (0, {"S004": [1]}),
-    "blank_lines.jsonl": (0, {"S004": [1]}),
+    "binary.jsonl": (1, {"S006": [1], "S017": [1]}),
+    "empty.jsonl": (1, {"S004": [1], "S017": [1]}),
+    "blank_lines.jsonl": (1, {"S004": [1], "S017": [1]}),
     "truncated.jsonl.gz": (1, {"S005": None}),  # type: ignore[dict-item]
-    "corrupt.jsonl.gz": (1, {"S005": None}),  # type: ignore[dict-item]
+    "corrupt.jsonl.gz": (1, {"S005": None, "S017": [1]}),  # type: ignore[dict-item]
     "deep_nesting.jsonl": (1, {"S001": [1]}),
-    "lone_surrogate.jsonl": (0, {}),
+    "lone_surrogate.jsonl": (1, {"S016": [1]}),
     "only_whitespace_prompt.jsonl": (1, {"S008": [1]}),
 }
 

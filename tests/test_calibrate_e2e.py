@@ -160,3 +160,42 @@ def test_trl_option_must_be_key_value(world, tmp_path):
     ]  # fmt: skip
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2 and "KEY=VALUE" in result.stderr
+
+
+def test_two_calibrate_processes_on_one_store_train_each_run_once(tmp_path):
+    """Two real ``datalint calibrate`` processes started together on one store: claims split
+    the 6 (cohort, seed) runs between them, and none is trained twice."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    from datalint.world import cohort_records, make_cohorts
+
+    model = SHIPPED if (SHIPPED / "config.json").is_file() else None
+    if model is None:
+        pytest.skip("needs the shipped tiny policy")
+    data = tmp_path / "data.jsonl"
+    with data.open("w") as fh:
+        for cohort in make_cohorts(3, ["add", "mul"], seed=3, size=2, scrambled_share=0.0):
+            for record in cohort_records(cohort):
+                fh.write(json.dumps(record) + "\n")
+    probe = tmp_path / "probe.jsonl"
+    probe.write_text('{"prompt": "12+30=", "answer": "42"}\n{"prompt": "7*6=", "answer": "42"}\n')
+    store = tmp_path / "store.sqlite"
+    args = [
+        sys.executable, "-m", "datalint", "calibrate", str(data), "--probe", str(probe),
+        "--store", str(store), "--model", str(model), "--steps", "2", "--seeds", "2",
+        "--workers", "1", "--max-new-tokens", "8", "--cache-dir", str(tmp_path / "cache"),
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    procs = [subprocess.Popen(args, cwd=tmp_path, env=env, **pipes) for _ in range(2)]
+    results = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in results]
+    new = [int(re.search(r"(\d+) new runs", out).group(1)) for out, _ in results]
+    assert sum(new) == 6, results  # without claims each process trains all 6
+    db = sqlite3.connect(store)
+    rows = db.execute("SELECT cohort_id, seed FROM runs ORDER BY 1, 2").fetchall()
+    assert rows == [(f"c000{c}", s) for c in range(3) for s in (1000, 1001)]
+    assert db.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0

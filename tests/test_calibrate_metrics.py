@@ -126,3 +126,29 @@ def test_verdict_says_plainly_when_the_predictor_loses():
     scorers["predictor"]["loso_spearman"] = 0.1  # worse than every baseline on unseen subjects
     text = verdict(evaluation, "nll")
     assert "Unseen subject (LOSO): the predictor does NOT beat" in text
+
+
+def test_spearman_is_computed_on_ranks_not_raw_values():
+    # the same order, wildly uneven spacing: ranks agree perfectly, raw values do not
+    score = np.array([1.0, 2.0, 3.0, 1000.0])
+    actual = np.array([0.1, 0.2, 0.3, 0.4])
+    assert metrics.spearman(score, actual) == pytest.approx(1.0)
+    assert metrics.pearson(score, actual) < 0.8
+    # one swap among uneven values: ranks 1,2,3,4 vs 1,3,2,4 -> 0.8, whatever the spacing
+    assert metrics.spearman(np.array([1.0, 10.0, 100.0, 1e4]), np.array([0, 2, 1, 3.0])) == (
+        pytest.approx(0.8)
+    )
+
+
+def test_top_k_takes_the_ceiling_of_the_fraction():
+    # 11 cohorts at 10%: 1.1 -> 2 picks (a floor or a round would take 1)
+    assert len(metrics.top_k_picks(np.arange(11.0), 0.1)) == 2
+    assert metrics.top_k_picks(np.arange(11.0), 0.1).tolist() == [10, 9]
+    # 15 at 10%: 1.5 -> 2; 100 at 55% is 55.00000000000001 in floating point -> still 55
+    assert len(metrics.top_k_picks(np.arange(15.0), 0.1)) == 2
+    assert len(metrics.top_k_picks(np.arange(100.0), 0.55)) == 55
+    assert len(metrics.top_k_picks(np.arange(30.0), 0.1)) == 3
+    # never zero picks
+    assert len(metrics.top_k_picks(np.arange(3.0), 0.1)) == 1
+    # 14 at 10%: 1.4 -> 2 (round would take 1)
+    assert len(metrics.top_k_picks(np.arange(14.0), 0.1)) == 2

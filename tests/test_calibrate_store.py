@@ -115,3 +115,94 @@ def test_killed_run_resumes_without_loss_or_duplicates(tmp_path):
         f"{k}:{s}" for k, s in db.execute("SELECT cohort_key, seed FROM runs").fetchall()
     } - set(resumed)
     assert len(first_committed) == stored_at_kill
+
+
+def test_the_resume_check_includes_the_seed(tmp_path):
+    from datalint.calibrate.run import pending_runs
+
+    stored = RunKey("ck", 1000, "s", "m", "p")
+    with CalibrationStore(tmp_path / "s.sqlite") as store:
+        store.add_run(_record(stored))
+        assert store.has_run(stored)
+        assert not store.has_run(RunKey("ck", 1001, "s", "m", "p"))  # that seed was never run
+        keys = [RunKey("ck", seed, "s", "m", "p") for seed in (1000, 1001, 1002)]
+        todo, already, total = pending_runs(store, [*keys, keys[1]])  # a repeated cohort
+    assert [k.seed for k in todo] == [1001, 1002]
+    assert (already, total) == (1, 3)
+
+
+def _owner(pid: int, host: str | None = None):
+    import socket
+
+    from datalint.calibrate.store import ClaimOwner
+
+    return ClaimOwner(f"owner-{pid}-{host}", host or socket.gethostname(), pid)
+
+
+def test_a_live_claim_is_respected_and_a_stored_run_is_never_claimed(tmp_path):
+    key = RunKey("ck", 1000, "s", "m", "p")
+    me, other = _owner(os.getpid()), _owner(os.getppid())
+    with CalibrationStore(tmp_path / "s.sqlite") as store:
+        assert store.claim(key, me)
+        assert store.claim(key, me)  # a claim is re-entrant for its owner
+        assert not store.claim(key, other)  # held by a live process with a fresh heartbeat
+        store.add_run(_record(key))
+        assert store.claims() == []  # the finished run dropped its claim
+        assert not store.claim(key, other) and not store.claim(key, me)
+        second = RunKey("ck", 1001, "s", "m", "p")
+        assert store.claim(second, me)
+        store.release_claims(me)
+        assert store.claim(second, other)
+
+
+def test_stale_claims_are_taken_over(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
+                          capture_output=True, text=True)  # fmt: skip
+    dead_pid = int(dead.stdout)
+    key_dead, key_far = RunKey("a", 1, "s", "m", "p"), RunKey("b", 1, "s", "m", "p")
+    me = _owner(os.getpid())
+    far_away = _owner(os.getpid(), host="another-host")
+    with CalibrationStore(tmp_path / "s.sqlite") as store:
+        assert store.claim(key_dead, _owner(dead_pid))
+        assert store.claim(key_dead, me)  # its owner's pid is gone on this host
+        assert store.claim(key_far, far_away)
+        assert not store.claim(key_far, me)  # another host: only its heartbeat tells
+        assert store.claim(key_far, me, stale_after_s=0.0)  # no heartbeat for too long
+        assert sorted(owner for _, owner, _, _ in store.claims()) == [me.id, me.id]
+
+
+def test_the_heartbeat_refreshes_claims(tmp_path):
+    from datalint.calibrate.store import Heartbeat
+
+    key = RunKey("ck", 1, "s", "m", "p")
+    me = _owner(os.getpid())
+    with CalibrationStore(tmp_path / "s.sqlite") as store:
+        store.claim(key, me)
+        before = store._db.execute("SELECT heartbeat FROM claims").fetchone()[0]
+        with Heartbeat(store.path, me, interval_s=0.05):
+            time.sleep(0.4)
+        after = store._db.execute("SELECT heartbeat FROM claims").fetchone()[0]
+    assert after > before
+
+
+def test_two_calibrations_on_one_store_run_each_job_exactly_once(tmp_path):
+    store, n_jobs = tmp_path / "s.sqlite", 16
+    CalibrationStore(store).close()  # both start on an existing store; the open race has its test
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(FAKES), str(store), str(log), str(n_jobs), "1"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for log in logs
+    ]
+    outs = [p.communicate(timeout=180)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    executed = [line for log in logs if log.exists() for line in log.read_text().split()]
+    assert len(executed) == n_jobs == len(set(executed)), executed
+    done = [int(out.split()[1]) for out in outs]
+    assert sum(done) == n_jobs
+    db = sqlite3.connect(store)
+    assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == n_jobs
+    assert db.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0

@@ -184,16 +184,32 @@ def test_warm_rerun_gives_identical_report(example_runs) -> None:
     assert warm == cold
 
 
-def test_a_rollouts_file_beside_the_data_is_skipped_not_linted(tmp_path: Path, monkeypatch) -> None:
+def test_a_rollouts_file_scanned_as_data_fails_the_check(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    data = write(tmp_path / "data.jsonl", [record("1+1=", "2", "c", [1, 0, 1, 0])])
+    write(tmp_path / "data.jsonl", [record("1+1=", "2", "c", [1, 0, 1, 0])])
     header = {"datalint": "rollouts", "version": 1, "backend": "transformers", "params": {}}
-    (tmp_path / "rollouts.jsonl").write_text(json.dumps(header) + '\n{"id": "x", "rollouts": []}\n')
+    rollouts = tmp_path / "run.rollouts.jsonl"
+    rollouts.write_text(json.dumps(header) + '\n{"id": "x", "rollouts": []}\n')
     result = invoke(str(tmp_path), "--no-cache", "--format", "json")
     report = json.loads(result.stdout)
-    assert report["findings"] == [] or all(f["path"] == str(data) for f in report["findings"])
+    s019 = [f for f in report["findings"] if f["code"] == "S019"]
+    assert [(f["path"], f["line"], f["level"]) for f in s019] == [(str(rollouts), 1, "error")]
+    assert result.exit_code == 1
     assert report["summary"]["n_items"] == 1
-    assert "rollouts.jsonl: a rollouts file" in result.stderr
+
+
+def test_the_rollouts_file_passed_with_rollouts_is_left_out_of_the_scan(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "data.jsonl", [record("1+1=", "2", "c", [1, 0, 1, 0])])
+    header = {"datalint": "rollouts", "version": 1, "backend": "transformers", "params": {}}
+    rollouts = tmp_path / "run.rollouts.jsonl"
+    rollouts.write_text(json.dumps(header) + "\n")
+    result = invoke(str(tmp_path), "--static-only", "--format", "json", "--rollouts", str(rollouts))
+    report = json.loads(result.stdout)
+    assert [f["code"] for f in report["findings"]] == []
+    assert report["summary"]["n_files"] == 1
 
 
 def test_fail_under_without_a_lift_score_says_it_was_not_applied(tmp_path: Path) -> None:

@@ -60,17 +60,17 @@ def test_hook_manifest_is_valid() -> None:
     assert hook["pass_filenames"] is True
 
 
-def test_hook_file_pattern_matches_jsonl_and_gz_only() -> None:
+def test_hook_file_pattern_matches_data_files_and_excludes_rollouts_files() -> None:
     import re
 
     (hook,) = load_yaml(".pre-commit-hooks.yaml")
-    pattern = re.compile(hook["files"])
-    matched = [
-        name
-        for name in ("a.jsonl", "d/b.jsonl.gz", "c.json", "e.jsonl.bak", "f.gz", "g.jsonl.gz.txt")
-        if pattern.search(name)
-    ]
-    assert matched == ["a.jsonl", "d/b.jsonl.gz"]
+    files, exclude = re.compile(hook["files"]), re.compile(hook["exclude"])
+    names = (
+        *("a.jsonl", "d/b.jsonl.gz", "c.json", "e.jsonl.bak", "f.gz", "g.jsonl.gz.txt"),
+        *("h.jsonl.zst", "i/train.parquet", "run.rollouts.jsonl", "x/run.rollouts.jsonl.gz"),
+    )
+    matched = [n for n in names if files.search(n) and not exclude.search(n)]
+    assert matched == ["a.jsonl", "d/b.jsonl.gz", "h.jsonl.zst", "i/train.parquet"]
 
 
 def _git(*args: str, cwd: Path) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from datalint.features import Group, compute_cohort_features, group_advantages, item_diagnostics
 from datalint.features_names import FAMILIARITY_FEATURES, FEATURE_NAMES
-from datalint.records import Item, Rollout, Source
+from datalint.load.records import Item, Rollout, Source
 
 LOGPROB_FEATURES = FAMILIARITY_FEATURES
 

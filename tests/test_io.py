@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from datalint.cohorts import make_cohorts
 from datalint.engine import Gate
-from datalint.io import _looks_valid, item_validator, iter_items
-from datalint.records import Item, Source
+from datalint.load import item_validator, iter_items
+from datalint.load.parse import _looks_valid
+from datalint.load.records import Item, Source
 from datalint.rulebook import load_rules
 
 scalars = st.one_of(

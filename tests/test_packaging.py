@@ -41,7 +41,7 @@ def test_wheel_ships_rules_and_pretrained(wheel: Path) -> None:
     shipped_rules = sorted(p.name for p in (REPO / "rules").glob("*.toml"))
     packaged = sorted(Path(n).name for n in names if n.startswith("datalint/_data/rules/"))
     assert packaged == shipped_rules
-    assert "datalint/schema/item.schema.json" in names
+    assert "datalint/load/schema/item.schema.json" in names
     for p in (REPO / "pretrained").rglob("*"):
         if p.is_file():
             assert f"datalint/_data/pretrained/{p.relative_to(REPO / 'pretrained')}" in names

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -112,13 +113,15 @@ def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_every_format_has_a_renderer() -> None:
-    assert FORMATS == ("rich", "concise", "json", "sarif", "github")
+    assert FORMATS == ("rich", "concise", "json", "sarif", "github", "markdown", "html")
     for fmt in FORMATS:
         assert callable(get_renderer(fmt))
 
 
 def test_unknown_format_names_the_valid_ones() -> None:
-    with pytest.raises(ValueError, match=r"'xml'.*rich, concise, json, sarif, github"):
+    with pytest.raises(
+        ValueError, match=r"'xml'.*rich, concise, json, sarif, github, markdown, html"
+    ):
         get_renderer("xml")
 
 
@@ -134,7 +137,7 @@ def test_concise_lines_are_exact() -> None:
         "data/train.jsonl:12: D001 [error] duplicates line 2",
         "data/train.jsonl:40: D001 [error] duplicates line 1",
         "odd,dir:x/b.jsonl:2: S005 [warning] 100% of the answer is in the prompt"
-        " second line, with: colon",
+        "\\nsecond line, with: colon\\r",  # a line break in data is shown, never made
         "Found 7 findings (5 errors, 2 warnings). 50 items in 3 files."
         " Lift score 0.031 (fail-under 0.05). Failed.",
     ]
@@ -381,7 +384,7 @@ def test_github_step_summary_is_appended(tmp_path: Path, monkeypatch: pytest.Mon
         "| error | D001 | exact-duplicate-prompt | `data/train.jsonl` | 4 | 3, 9, 12, 40 |" in text
     )
     assert "| warning | S005 | answer-in-prompt | `odd,dir:x/b.jsonl` | 1 | 2 |" in text
-    assert "| c0 | train.jsonl:1-8 | 8 | 0.625 | 0.12 | learn |" in text
+    assert "| `c0` | `train.jsonl:1-8` | 8 | 0.625 | +1.2e-1 | learn |" in text
 
 
 def test_github_without_step_summary_writes_nothing(tmp_path: Path) -> None:
@@ -402,7 +405,7 @@ def test_rich_groups_by_file_worst_first_without_colour() -> None:
     assert "\x1b[" not in text
     lines = text.splitlines()
     # train.jsonl has 4 errors, other.jsonl 1 error, the odd file only a warning
-    headers = [ln for ln in lines if ln and not ln.startswith(" ") and "jsonl" in ln]
+    headers = [ln for ln in lines if ln and not ln.startswith((" ", "Cohorts")) and "jsonl" in ln]
     assert [h.split("  ")[0] for h in headers] == [
         "data/train.jsonl",
         "data/other.jsonl",
@@ -422,21 +425,25 @@ def test_rich_groups_by_file_worst_first_without_colour() -> None:
 def test_rich_cohort_table_and_summary_panel() -> None:
     text = render("rich", color=False)
     row = next(ln for ln in text.splitlines() if ln.lstrip().startswith("c0 "))
-    # items, pass rate, non-degenerate, all right, all wrong, adv_std (NaN), target (None), lift
+    # one file: the Lines column holds the span and the title names the file
+    assert "Cohorts in data/train.jsonl" in text
+    # lines, items, pass rate, non-degenerate, all right, all wrong, adv_std (NaN), target (None),
+    # lift, verdict
     assert row.split() == [
         "c0",
-        "train.jsonl:1-8",
+        "1-8",
         "8",
-        "0.625",
+        "0.62",
         "0.75",
         "0.25",
         "0",
         "-",
         "-",
-        "0.12",
+        "+1.2e-1",
         "learn",
     ]
-    for expected in ("0.031 (fail-under 0.05)", "FAILED", "minilm", "rollouts (no model)"):
+    lift = "+3.1e-2 nats of probe NLL (mean predicted lift; above 0 helps) (fail-under 0.05)"
+    for expected in (lift, "FAILED", "minilm", "rollouts (no model)"):
         assert expected in text
     assert "Statistics" not in text
     assert "Statistics" in render("rich", color=False, statistics=True)
@@ -465,14 +472,21 @@ def test_rich_is_width_safe_off_a_terminal(monkeypatch: pytest.MonkeyPatch) -> N
     wide = render("rich", color=False)
     table_lines = [ln for ln in wide.splitlines() if "jsonl:" not in ln or "c0" in ln]
     assert max(len(ln) for ln in table_lines) <= 120
-    assert "adv_std" in wide
-    monkeypatch.setenv("COLUMNS", "60")
+    assert "adv_" in wide and "Not shown" not in wide
+    monkeypatch.setenv("COLUMNS", "50")
     narrow = render("rich", color=False)
-    assert "adv_std" not in narrow  # the narrow table keeps pass rate, lift and the verdict
+    assert "adv_std" not in narrow.split("Not shown at this width")[0]
+    note = " ".join(narrow.split("Not shown at this width: ")[1].split()).split(" (--format")[0]
+    assert note == "Items, All right, adv_std, Target sim."
     row = next(ln for ln in narrow.splitlines() if ln.lstrip().startswith("c0 "))
-    assert row.split() == ["c0", "train.jsonl:1-8", "8", "0.625", "0.12", "learn"]
-    # finding lines are never wrapped, so grep finds them whole
-    assert "  data/train.jsonl:3  D001 [error]  duplicates line 1  exact-duplicate-prompt" in narrow
+    assert row.split() == ["c0", "1-8", "0.62", "0.75", "0", "+1.2e-1", "learn"]
+    assert max(len(ln) for ln in narrow.splitlines()) <= 50
+    # a finding wraps at word boundaries under a hanging indent; at 120 columns it fits one line
+    assert (
+        "  data/train.jsonl:3  D001 [error]  duplicates\n      line 1  exact-duplicate-prompt\n"
+        in (narrow)
+    )
+    assert "  data/train.jsonl:3  D001 [error]  duplicates line 1  exact-duplicate-prompt\n" in wide
 
 
 def test_rich_caps_the_cohort_table() -> None:
@@ -481,7 +495,8 @@ def test_rich_caps_the_cohort_table() -> None:
     text = render("rich", report, color=False)
     assert "No findings." in text
     assert "... and 5 more cohorts" in text
-    assert " c39 " in text and " c40 " not in text
+    rows = [ln.split()[0] for ln in text.splitlines() if re.match(r"c\d+ ", ln)]
+    assert rows[-1] == "c39" and "c40" not in rows
 
 
 # --- shared helpers ---------------------------------------------------------------------------

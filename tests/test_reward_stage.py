@@ -6,7 +6,7 @@ import pytest
 
 from datalint.engine import Gate
 from datalint.features_names import FEATURE_NAMES
-from datalint.records import Cohort, Item, Rollout, Source
+from datalint.load.records import Cohort, Item, Rollout, Source
 from datalint.reward_stage import describe_lines, evaluate_cohorts
 from datalint.rulebook import rules_by_code
 

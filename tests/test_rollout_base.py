@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from datalint.records import Item, Rollout, Source
+from datalint.load.records import Item, Rollout, Source
 from datalint.rollout.base import (
     SamplingParams,
     item_seed,
@@ -174,7 +174,7 @@ def test_fingerprint_memo_skips_rehashing_unchanged_files(tmp_path: Path) -> Non
 
 
 def test_model_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from datalint.io import InputError
+    from datalint.load import InputError
     from datalint.rollout import backends
 
     assert backends.resolve_model(str(tmp_path)) == str(tmp_path)

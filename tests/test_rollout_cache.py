@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from fake_backend import FakeBackend, fake_rollouts
 
-from datalint.records import Item, Source
+from datalint.load.records import Item, Source
 from datalint.rollout.base import SamplingParams, item_seed, prompt_hash
 from datalint.rollout.cache import CACHE_FILENAME, RolloutCache, default_cache_dir
 from datalint.rollout.stage import RolloutStats, obtain_rollouts
@@ -44,6 +44,7 @@ def run(
         progress=False,
         backend=backend,
         stats=stats,
+        trust_inline=bool(kw.pop("trust_inline", False)),
     )
     return out, stats
 
@@ -99,14 +100,24 @@ def test_duplicated_prompts_are_sampled_once_but_get_their_own_objects(tmp_path:
     assert out[0][0] is not out[1][0]
 
 
-def test_inline_rollouts_are_used_and_not_sampled(tmp_path: Path) -> None:
+def test_trusted_inline_rollouts_are_used_and_not_sampled(tmp_path: Path) -> None:
+    items = make_items(["1+1=", "2+2="])
+    items[0].rollouts = fake_rollouts("inline", 0, 2)
+    backend = FakeBackend()
+    out, stats = run(items, backend, tmp_path, trust_inline=True)
+    assert backend.sampled_prompts == ["2+2="]
+    assert out[0] == fake_rollouts("inline", 0, 2)
+    assert (stats.replayed, stats.untrusted) == (1, 0)
+
+
+def test_untrusted_inline_rollouts_are_ignored_and_sampled(tmp_path: Path) -> None:
     items = make_items(["1+1=", "2+2="])
     items[0].rollouts = fake_rollouts("inline", 0, 2)
     backend = FakeBackend()
     out, stats = run(items, backend, tmp_path)
-    assert backend.sampled_prompts == ["2+2="]
-    assert out[0] == fake_rollouts("inline", 0, 2)
-    assert stats.replayed == 1
+    assert backend.sampled_prompts == ["1+1=", "2+2="]
+    assert out[0] != fake_rollouts("inline", 0, 2)
+    assert (stats.replayed, stats.untrusted, stats.generated) == (0, 1, 2)
 
 
 def test_corrupt_cache_file_warns_once_and_is_rebuilt(

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from datalint.cli.rollout import rollout_command
-from datalint.io import read_items_quietly
+from datalint.load import read_items_quietly
 from datalint.rollout.base import SamplingParams
 from datalint.rollout.replay import read_rollouts_file, replay_rollouts
 from datalint.rollout.stage import obtain_rollouts

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fake_backend import fake_rollouts
 
-from datalint.records import Item, Source
+from datalint.load.records import Item, Source
 from datalint.rollout.base import SamplingParams, prompt_hash, rollout_to_dict
 from datalint.rollout.replay import ReplayError, read_rollouts_file, replay_rollouts
 from datalint.rollout.stage import obtain_rollouts
@@ -123,7 +123,7 @@ NO_TORCH = textwrap.dedent(
                 raise ImportError(f"blocked {name}")
     sys.meta_path.insert(0, Block())
     sys.path.insert(0, sys.argv[1])
-    from datalint.records import Item, Source
+    from datalint.load.records import Item, Source
     from datalint.rollout.base import SamplingParams
     from datalint.rollout.stage import obtain_rollouts
     items = [Item(source=Source("d", 1), answer="2", prompt="1+1=", id="a")]

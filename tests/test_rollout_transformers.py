@@ -12,7 +12,7 @@ pytest.importorskip("transformers")
 
 from tiny_hf_model import build_tiny_model  # noqa: E402
 
-from datalint.records import Item, Source  # noqa: E402
+from datalint.load.records import Item, Source  # noqa: E402
 from datalint.rollout.base import SamplingParams  # noqa: E402
 from datalint.rollout.transformers_backend import TransformersBackend  # noqa: E402
 

@@ -19,11 +19,21 @@ from datalint.static.answer_leak import AnswerLeak, leaked_chars
         ("Add 3.15 and 1.", "15", 0),  # tail of a decimal
         ("A town of 15,000 people.", "15", 0),  # head of a grouped number
         ("Evaluate |-150|.", "150", 0),  # behind a unary minus: another number
-        ("Pages 10-150 are missing.", "150", 3),  # a range: 150 is shown
+        ("Pages 10-150 are missing.", "150", 0),  # shown, but as an operand, not as the answer
         ("Capital of France: PARIS.", "Paris", 5),  # case-insensitive
         ("Parisian food is famous.", "Paris", 0),  # inside a word
         ("What is 2+2?", "4", 0),
-        ("Is 4 even? Think about 4.", "4", 1),
+        ("Is 4 even? Think about 4.", "4", 0),  # named, never stated as the answer
+        ("Is 4 even? The answer is 4.", "4", 1),
+        ("Which is larger, 0.5 or 0.45?", "0.5", 0),  # comparison operands
+        ("Which is larger: 0.5 or 0.45?", "0.5", 0),  # a colon, but more follows
+        ("Return max(3, 1480).", "1480", 0),
+        ("Which city? Paris or Rome.", "Rome", 0),
+        ("#### 1480", "1480", 4),  # GSM8K's answer marker
+        ("so the total is \\boxed{1480}", "1480", 4),
+        ("The result is: 1480", "1480", 4),
+        ("Together they equal 1480.", "1480", 4),
+        ("Bob says it is equal to 1480", "1480", 4),
         ("Answer yes or no: is 7 odd?", "yes", 0),  # closed-set answer
         ("Is it TRUE that 7 is odd?", "true", 0),
         ("Solve it. Answer: $x^2$", "$x^2$", 3),  # $ delimiters stripped on the answer
@@ -49,7 +59,8 @@ def test_rule_fires_from_three_characters_and_quotes_the_answer() -> None:
         item(1, "12+3=15", "15"),
         item(2, "Compute 37 * 40. (Answer: 1480)", "1480"),
         item(3, "Which city? Paris or Rome.", "Rome"),
+        item(4, "Which city? Answer: Rome", "Rome"),
     ]
     found = run(AnswerLeak(), items, gate_for("D004"))
-    assert where(found) == [("d.jsonl", 2, "D004"), ("d.jsonl", 3, "D004")]
+    assert where(found) == [("d.jsonl", 2, "D004"), ("d.jsonl", 4, "D004")]
     assert found[0].message == "prompt contains the gold answer '1480'"

@@ -2,11 +2,10 @@ from __future__ import annotations
 
 import random
 import re
-import time
 
 import numpy as np
 import pytest
-from static_support import gate_for, items_from, run, where
+from static_support import gate_for, item, items_from, run, where
 
 from datalint.static.base import StaticOptions, build_static_checks
 from datalint.static.near_duplicates import (
@@ -70,7 +69,7 @@ def test_last_word_swapped_gives_18_of_20() -> None:
     assert found[0].level == "warning"
 
 
-def test_middle_word_swapped_gives_17_of_21_and_passes_the_default() -> None:
+def test_middle_word_swapped_gives_17_of_21_and_passes_at_0_9() -> None:
     changed = [*TWENTY[:10], "other", *TWENTY[11:]]
     assert check([" ".join(TWENTY), " ".join(changed)]) == []
     found = check([" ".join(TWENTY), " ".join(changed)], threshold=0.8)
@@ -83,10 +82,13 @@ def test_spacing_around_operators_is_similarity_one_not_an_exact_duplicate() -> 
 
 
 def test_templated_arithmetic_with_another_number_is_not_near() -> None:
-    # tokens: what is 12 + 35 ? -> 5 shingles each, 3 shared: 3 / 7
+    # tokens: what is 12 + 35 ? -> 5 shingles each, 3 shared: 3 / 7, but another number is
+    # another problem, at any threshold
     assert check(["What is 12+35?", "What is 12+36?"]) == []
-    found = check(["What is 12+35?", "What is 12+36?"], threshold=0.4)
-    assert found[0].message == "prompt nearly duplicates line 1 (similarity 0.429)"
+    assert check(["What is 12+35?", "What is 12+36?"], threshold=0.4) == []
+    # the same numbers reworded: "so" adds one shingle ("so what") to the 5: 5 / 6
+    found = check(["What is 12+35?", "So what is 12+35?"], threshold=0.4)
+    assert found[0].message == "prompt nearly duplicates line 1 (similarity 0.833)"
 
 
 def test_exact_repeats_are_left_to_d001_and_the_first_copy_is_named() -> None:
@@ -156,8 +158,34 @@ def test_many_small_batches_give_the_same_findings() -> None:
 def test_a_shared_preamble_stays_linear() -> None:
     n = 4000
     preamble = " ".join(f"p{k}" for k in range(120))
-    prompts = [f"{preamble} question {k} asks about {k * 7}" for k in range(n)]
-    start = time.perf_counter()
+    # letters only: prompts that differ in their numbers are different problems, never near
+    prompts = [f"{preamble} question {_word(k)} asks about {_word(7 * k)}" for k in range(n)]
     found = check(prompts)
     assert len(found) == n - 1  # every later prompt is >= 0.9 similar to an earlier one
-    assert time.perf_counter() - start < 20
+
+
+def _word(k: int) -> str:
+    letters = ""
+    while True:
+        k, digit = divmod(k, 26)
+        letters += chr(97 + digit)
+        if k == 0:
+            return "q" + letters
+
+
+def test_templated_variants_with_different_answers_are_not_near_duplicates() -> None:
+    template = "Convert the binary number {} to base 10 and give the result as a decimal integer."
+    rows = [
+        item(1, template.format("1011"), "11"),
+        item(2, template.format("1101"), "13"),  # same template, another problem
+        item(3, template.format("1101") + " ", " 13 "),  # the same problem again
+        item(4, template.format("1111"), "15"),
+    ]
+    gate = gate_for("D002", D002={"must_be_less_than": 0.8})
+    found = run(NearDuplicates(min_similarity=0.8), rows, gate)
+    assert where(found) == []  # line 3 is an exact repeat of line 2: D001's, not D002's
+    rows[2] = item(3, "Please " + template.format("1101"), "13")
+    gate = gate_for("D002", D002={"must_be_less_than": 0.8})
+    found = run(NearDuplicates(min_similarity=0.8), rows, gate)
+    assert where(found) == [("d.jsonl", 3, "D002")]
+    assert "d.jsonl:2" in found[0].message or "line 2" in found[0].message

@@ -10,10 +10,18 @@ import types
 import pytest
 
 from datalint.extras import MissingExtra
-from datalint.records import Item, Rollout, Source
-from datalint.verify import GradingError, get_verifier, grade, grade_items
-from datalint.verify.mcq import chosen_letter
-from datalint.verify.numeric import parse_number
+from datalint.grade import (
+    Grading,
+    GradingError,
+    UnknownVerifier,
+    UntrustedVerifier,
+    get_verifier,
+    grade,
+    grade_items,
+)
+from datalint.grade.mcq import chosen_letter
+from datalint.grade.numeric import parse_number
+from datalint.load.records import Item, Rollout, Source
 
 
 def item(answer, verifier=None, line=1, **kw) -> Item:
@@ -153,29 +161,64 @@ def test_math_verifier_without_the_extra(monkeypatch: pytest.MonkeyPatch) -> Non
         grade(item("1/3", "math"), "1/3")
 
 
+CALLS: list[str] = []
+
+
 def _plugin_module(monkeypatch: pytest.MonkeyPatch) -> None:
     module = types.ModuleType("my_graders")
     module.starts_with_gold = lambda completion, it: completion.startswith(it.answer_text)
     module.half = lambda completion, it: 0.5
     module.broken = lambda completion, it: 1 / 0
     module.not_a_number = lambda completion, it: "yes"
+    module.spy = lambda completion, it: CALLS.append(completion) or 1.0
     monkeypatch.setitem(sys.modules, "my_graders", module)
+    CALLS.clear()
 
 
-def test_plugin_import_string(monkeypatch: pytest.MonkeyPatch) -> None:
+CONFIGURED = Grading.build(
+    verifiers={
+        "starts": "my_graders:starts_with_gold",
+        "half": "my_graders:half",
+        "broken": "my_graders:broken",
+        "nan": "my_graders:not_a_number",
+        "missing": "my_graders:missing",
+        "nomodule": "no_such_module_xyz:fn",
+    }
+)
+
+
+def test_configured_verifier_names_map_to_code(monkeypatch: pytest.MonkeyPatch) -> None:
     _plugin_module(monkeypatch)
-    assert grade(item("85", "my_graders:starts_with_gold"), "85 junk") == 1.0
-    assert grade(item("85", "my_graders:half"), "x") == 0.5
+    assert grade(item("85", "starts"), "85 junk", CONFIGURED) == 1.0
+    assert grade(item("85", "half"), "x", CONFIGURED) == 0.5
     with pytest.raises(GradingError, match="not a finite number"):
-        grade(item("85", "my_graders:not_a_number"), "x")
+        grade(item("85", "nan"), "x", CONFIGURED)
     with pytest.raises(GradingError, match="has no verifier"):
-        get_verifier("my_graders:missing")
+        get_verifier("missing", CONFIGURED)
     with pytest.raises(GradingError, match="cannot import"):
-        get_verifier("no_such_module_xyz:fn")
+        get_verifier("nomodule", CONFIGURED)
+
+
+def test_an_import_string_in_the_data_is_never_imported_or_called(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _plugin_module(monkeypatch)
+    for name in ("my_graders:spy", "shutil:rmtree", "builtins:print", "os:_exit"):
+        with pytest.raises(UntrustedVerifier, match="not imported"):
+            grade(item("85", name), "85", CONFIGURED)
+    assert CALLS == []
+    monkeypatch.delitem(sys.modules, "my_graders")
+    with pytest.raises(UntrustedVerifier):
+        get_verifier("my_graders:spy")
+    assert "my_graders" not in sys.modules  # not even an import was tried
+    # the same string is followed only when the user's config maps a name to it
+    spy = Grading.build(verifiers={"spy": "my_graders:spy"})
+    with pytest.raises(UntrustedVerifier):
+        grade(item("85", "my_graders:spy"), "85", spy)
 
 
 def test_plugin_entry_point(monkeypatch: pytest.MonkeyPatch) -> None:
-    from datalint.verify import plugins
+    from datalint.grade import plugins
 
     class FakeEntryPoint:
         name = "always"
@@ -185,17 +228,19 @@ def test_plugin_entry_point(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(plugins, "entry_points", lambda group: [FakeEntryPoint()])
     get_verifier.cache_clear()
+    plugins.entry_point_names.cache_clear()
     try:
         assert grade(item("x", "always"), "anything") == 1.0
-        with pytest.raises(GradingError, match="unknown verifier 'nope'"):
+        with pytest.raises(UnknownVerifier, match="unknown verifier 'nope'"):
             get_verifier("nope")
     finally:
         get_verifier.cache_clear()
+        plugins.entry_point_names.cache_clear()
 
 
 def test_default_verifier_applies_when_item_names_none() -> None:
     assert grade(item("1,000"), "1000") == 0.0  # exact by default
-    assert grade(item("1,000"), "1000", default_verifier="numeric") == 1.0
+    assert grade(item("1,000"), "1000", Grading(default_verifier="numeric")) == 1.0
 
 
 def test_grade_items_regrades_replayed_rewards_and_reports_failures(
@@ -204,7 +249,7 @@ def test_grade_items_regrades_replayed_rewards_and_reports_failures(
     _plugin_module(monkeypatch)
     items = [
         item("85", line=1),
-        item("85", "my_graders:broken", line=2),
+        item("85", "broken", line=2),
         item("([", "regex", line=3),
     ]
     given = Rollout("wrong", reward=1.0)
@@ -213,7 +258,7 @@ def test_grade_items_regrades_replayed_rewards_and_reports_failures(
         [Rollout("85"), Rollout("85", reward=0.0)],
         [Rollout("a"), Rollout("b")],
     ]
-    grades = grade_items(items, rollouts)
+    grades = grade_items(items, rollouts, grading=CONFIGURED)
     rewards, failures = grades.rewards, grades.failures
     assert rewards == [[1.0, 0.0, 0.0], [], []]
     assert rollouts[0][0].reward == 1.0 and rollouts[0][1].reward == 0.0

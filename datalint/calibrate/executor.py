@@ -50,13 +50,17 @@ def execute(
     workers: int = 1,
     initializer: Callable[[], None] | None = None,
     progress: bool = False,
+    take: Callable[[J], bool] | None = None,
 ) -> int:
     """Run ``job_fn`` over ``jobs`` (``workers`` spawned processes; 1 = in this process).
 
     ``job_fn`` and ``initializer`` must be importable module-level functions (spawn pickles them
     by name). Returns the number of jobs finished. A failing job raises in the caller after the
-    results that finished before it were handed to ``on_result``.
+    results that finished before it were handed to ``on_result``. ``take``, when given, is asked
+    just before each job starts (in this process) and a job it refuses is skipped: that is how
+    two calibrations on one store share the work (:meth:`CalibrationStore.claim`).
     """
+    wanted = take or (lambda job: True)
     bar = _progress(len(jobs), progress and bool(jobs))
     task = bar.add_task("runs", total=len(jobs)) if bar else None
     done = 0
@@ -67,6 +71,10 @@ def execute(
             if initializer is not None:
                 initializer()
             for job in jobs:
+                if not wanted(job):
+                    if bar:
+                        bar.advance(task)
+                    continue
                 on_result(job_fn(job))
                 done += 1
                 if bar:
@@ -82,7 +90,13 @@ def execute(
             # keep only a few jobs queued so an interrupt does not leave many to cancel
             while queue or pending:
                 while queue and len(pending) < 2 * workers:
-                    pending.add(pool.submit(job_fn, queue.pop()))
+                    job = queue.pop()
+                    if wanted(job):
+                        pending.add(pool.submit(job_fn, job))
+                    elif bar:
+                        bar.advance(task)
+                if not pending:
+                    continue
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 error: BaseException | None = None
                 for future in finished:

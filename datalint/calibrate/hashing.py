@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from datalint.records import Item
+from datalint.load.records import Item
 
 
 def stable_hash(obj: Any) -> str:

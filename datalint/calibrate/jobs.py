@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datalint.calibrate.store import RunKey
-from datalint.records import Item
+from datalint.grade.settings import Grading
+from datalint.load.records import Item
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,7 @@ class GRPOJob:
     max_completion_length: int
     default_verifier: str = "exact"
     trl_options: dict[str, Any] = field(default_factory=dict)
+    grading: Grading | None = None  # the config's verifier names reach the spawned worker here
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +49,11 @@ class GRPOOutcome:
 
 
 def init_worker() -> None:
-    """Process-pool initializer: one torch thread per worker, quiet offline libraries."""
+    """Process-pool initializer: one torch thread per worker, quiet offline libraries, and the
+    same output guard as the CLI (trl and transformers log here, to the inherited stderr)."""
+    from datalint.cli.guard import install
+
+    install()
     os.environ["OMP_NUM_THREADS"] = "1"
     os.environ["MKL_NUM_THREADS"] = "1"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -63,19 +69,25 @@ def peak_rss_mb() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
-def cohort_reward(items: tuple[Item, ...], default_verifier: str):  # type: ignore[no-untyped-def]
-    """GRPO's reward function: each completion graded by its item's verifier; errors -> 0."""
-    from datalint.verify.registry import grade
+def cohort_reward(items: tuple[Item, ...], grading: Grading | str):  # type: ignore[no-untyped-def]
+    """GRPO's reward function: each completion graded by its item's verifier; errors -> 0.
+
+    Each call (one batch of completions) shares one grading time budget per item in it.
+    """
+    from datalint.grade.budget import PER_ITEM_SECONDS, item_budget
+    from datalint.grade.registry import grade
+
+    if isinstance(grading, str):
+        grading = Grading(default_verifier=grading)
 
     def reward(completions: list[str], item_indices: list[int]) -> list[float]:
         out = []
-        for completion, index in zip(completions, item_indices, strict=True):
-            try:
-                out.append(
-                    float(grade(items[index], completion, default_verifier=default_verifier))
-                )
-            except Exception:  # a verifier failing on one sample must not kill the run
-                out.append(0.0)
+        with item_budget(PER_ITEM_SECONDS * max(1, len(set(item_indices)))):
+            for completion, index in zip(completions, item_indices, strict=True):
+                try:
+                    out.append(float(grade(items[index], completion, grading)))
+                except Exception:  # a verifier failing on one sample must not kill the run
+                    out.append(0.0)
         return out
 
     return reward
@@ -89,7 +101,7 @@ def run_grpo_job(job: GRPOJob) -> GRPOOutcome:
     run = train_cohort(
         job.model_dir,
         list(job.prompts),
-        cohort_reward(job.items, job.default_verifier),
+        cohort_reward(job.items, job.grading or Grading(default_verifier=job.default_verifier)),
         steps=job.steps,
         lr=job.lr,
         seed=job.seed,

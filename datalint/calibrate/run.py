@@ -12,18 +12,25 @@ from __future__ import annotations
 
 import importlib.util
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from datalint.calibrate.hashing import files_hash, items_hash, stable_hash
 from datalint.calibrate.jobs import GRPOJob, GRPOOutcome, init_worker, run_grpo_job
-from datalint.calibrate.store import CalibrationStore, RunKey, RunRecord
+from datalint.calibrate.preflight import require_preflight
+from datalint.calibrate.store import CalibrationStore, ClaimOwner, Heartbeat, RunKey, RunRecord
 from datalint.extras import MissingExtra
 from datalint.findings import CohortReport
-from datalint.records import Cohort, Item
+from datalint.grade.settings import Grading
+from datalint.load.records import Cohort, Item
 
 Notify = Callable[[str], None]
+
+
+class _Keyed(Protocol):
+    @property
+    def key(self) -> RunKey: ...
 
 
 @dataclass(slots=True)
@@ -47,14 +54,20 @@ class CalibrateOptions:
     first_training_seed: int = 1000
     default_verifier: str = "exact"
     trl_options: dict[str, Any] = field(default_factory=dict)
+    grading: Grading | None = None  # the config's [verifiers] and extraction; else the default
     use_cache: bool = True
     cache_dir: str | None = None
     progress: bool = False
     trust_rollouts: bool = False  # replay rollouts inline in the data for the features
+    dtype: str = "float32"  # of the feature rollouts (GRPO runs as trl configures it)
+    device: str = "auto"
+    system_prompt: str | None = None
 
     def grpo_settings(self) -> dict[str, Any]:
         """Everything that changes a run's outcome besides cohort, seed, model and probe."""
-        return {
+        extraction = self.grading_setup().extraction
+        extra = {"answer_extraction": extraction} if extraction != "strict" else {}
+        return extra | {
             "steps": self.steps,
             "lr": self.lr,
             "num_generations": self.num_generations,
@@ -68,7 +81,11 @@ class CalibrateOptions:
             "default_verifier": self.default_verifier,
             # only when set, so that stores made before the option keep their settings hash
             **({"trust_rollouts": True} if self.trust_rollouts else {}),
+            **({"system_prompt": self.system_prompt} if self.system_prompt else {}),
         }
+
+    def grading_setup(self) -> Grading:
+        return self.grading or Grading(default_verifier=self.default_verifier)
 
     def training_seeds(self) -> list[int]:
         return [self.first_training_seed + s for s in range(self.seeds)]
@@ -127,7 +144,7 @@ def _importable(module: str) -> bool:
 
 def load_items(paths: list[str]) -> list[Item]:
     """Every item of the data files; a malformed line stops calibration with its file:line."""
-    from datalint.io import discover_files, read_items_quietly
+    from datalint.load import discover_files, read_items_quietly
 
     items: list[Item] = []
     for path in discover_files(paths):
@@ -146,6 +163,7 @@ def measure_features(
     """The cohorts' features through ``measure_cohorts``, the very function ``check`` calls."""
     from datalint.engine import Gate
     from datalint.measure import measure_cohorts
+    from datalint.rollout.backends import ModelOptions
     from datalint.rollout.base import SamplingParams
 
     measured = measure_cohorts(
@@ -165,8 +183,10 @@ def measure_features(
         progress=opts.progress,
         probe_items=probe_items,
         default_verifier=opts.default_verifier,
+        grading=opts.grading_setup(),
         gate=Gate(()),
         trust_rollouts=opts.trust_rollouts,
+        model_options=ModelOptions(opts.dtype, opts.device, opts.system_prompt),
     )
     cohorts, reports = measured.cohorts, measured.reports
     return [
@@ -198,7 +218,7 @@ def base_probe_score(
 
 def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
     _check_backend(opts)
-    from datalint.io import read_items_quietly
+    from datalint.load import read_items_quietly
     from datalint.rollout.base import render_prompt
     from datalint.rollout.fingerprint import fingerprint_model
 
@@ -216,7 +236,18 @@ def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
         raise ValueError(f"{opts.probe}: the probe holds no items")
     fingerprint = fingerprint_model(model_dir)
     tokenizer = _tokenizer(model_dir)
-    probe_prompts = [render_prompt(it, tokenizer) for it in probe_items]
+    require_preflight(
+        items,
+        default_verifier=opts.default_verifier,
+        tokenizer=tokenizer,
+        model_dir=model_dir,
+        grading=opts.grading_setup(),
+    )
+    prompts_of = {id(it): render_prompt(it, tokenizer, opts.system_prompt) for it in items}
+    probe_prompts = [render_prompt(it, tokenizer, opts.system_prompt) for it in probe_items]
+    require_readable_prompts(
+        items, [prompts_of[id(it)] for it in items], probe_items, probe_prompts, opts
+    )
     probe_answers = [it.answer_text for it in probe_items]
     probe_hash = stable_hash([probe_prompts, probe_answers])
     data_hash = files_hash(_data_files(opts.paths))
@@ -230,37 +261,32 @@ def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
         notify(f"base model probe NLL {nll_before:.4f}, mean P(gold) {pgold_before or 0:.4f}")
         measures = measure_features(items, probe_items, opts, model_dir)
         by_key = {m.key: m for m in measures}
-        jobs: list[GRPOJob] = []
-        planned: set[RunKey] = set()
-        already = 0
-        for m in measures:
-            for seed in opts.training_seeds():
-                key = RunKey(m.key, seed, s_hash, fingerprint, probe_hash)
-                if key in planned:  # a cohort repeated verbatim is measured once
-                    continue
-                planned.add(key)
-                if store.has_run(key):
-                    already += 1
-                    continue
-                jobs.append(
-                    GRPOJob(
-                        key=key,
-                        model_dir=model_dir,
-                        prompts=tuple(render_prompt(it, tokenizer) for it in m.cohort.items),
-                        items=tuple(m.cohort.items),
-                        probe_prompts=tuple(probe_prompts),
-                        probe_answers=tuple(probe_answers),
-                        steps=opts.steps,
-                        lr=opts.lr,
-                        seed=seed,
-                        num_generations=opts.num_generations,
-                        temperature=opts.temperature,
-                        max_completion_length=opts.max_completion_length,
-                        default_verifier=opts.default_verifier,
-                        trl_options=dict(opts.trl_options),
-                    )
-                )
-        total = len(planned)
+        keys = [
+            RunKey(m.key, seed, s_hash, fingerprint, probe_hash)
+            for m in measures
+            for seed in opts.training_seeds()
+        ]
+        todo, already, total = pending_runs(store, keys)
+        jobs = [
+            GRPOJob(
+                key=key,
+                model_dir=model_dir,
+                prompts=tuple(prompts_of[id(it)] for it in by_key[key.cohort_key].cohort.items),
+                items=tuple(by_key[key.cohort_key].cohort.items),
+                probe_prompts=tuple(probe_prompts),
+                probe_answers=tuple(probe_answers),
+                steps=opts.steps,
+                lr=opts.lr,
+                seed=key.seed,
+                num_generations=opts.num_generations,
+                temperature=opts.temperature,
+                max_completion_length=opts.max_completion_length,
+                default_verifier=opts.default_verifier,
+                trl_options=dict(opts.trl_options),
+                grading=opts.grading_setup(),
+            )
+            for key in todo
+        ]
         notify(
             f"{len(measures)} cohorts x {opts.seeds} seeds: {already} runs stored, "
             f"{len(jobs)} to run"
@@ -286,9 +312,8 @@ def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
                 )
             )
 
-        from datalint.calibrate.executor import execute
-
-        new = execute(
+        new = execute_claimed(
+            store,
             jobs,
             run_grpo_job,
             commit,
@@ -296,6 +321,11 @@ def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
             initializer=init_worker,
             progress=opts.progress,
         )
+        if new < len(jobs):
+            notify(
+                f"{len(jobs) - new} runs were taken by another calibrate process on this store "
+                "(rerun to pick up any it leaves unfinished)"
+            )
     return CalibrateSummary(
         n_cohorts=len(measures),
         n_runs_total=total,
@@ -309,6 +339,101 @@ def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
     )
 
 
+def pending_runs(store: CalibrationStore, keys: list[RunKey]) -> tuple[list[RunKey], int, int]:
+    """(runs still to measure, runs already stored, distinct runs in all) for ``keys``.
+
+    The resume check is the store's full run key, seed included: a seed that was never stored is
+    measured even when the cohort's other seeds are. A cohort repeated verbatim is one run.
+    """
+    todo: list[RunKey] = []
+    seen: set[RunKey] = set()
+    already = 0
+    for key in keys:
+        if key in seen:
+            continue
+        seen.add(key)
+        if store.has_run(key):
+            already += 1
+        else:
+            todo.append(key)
+    return todo, already, len(seen)
+
+
+J = TypeVar("J", bound=_Keyed)
+R = TypeVar("R")
+
+
+def execute_claimed(
+    store: CalibrationStore,
+    jobs: Sequence[J],
+    job_fn: Callable[[J], R],
+    on_result: Callable[[R], None],
+    *,
+    workers: int,
+    initializer: Callable[[], None] | None = None,
+    progress: bool = False,
+) -> int:
+    """:func:`~datalint.calibrate.executor.execute` with each job claimed in ``store`` just
+    before it starts, so concurrent calibrations on one store never run the same job twice.
+
+    Claims are refreshed by a heartbeat while the jobs run and released when this returns (a
+    job that failed or was interrupted goes back to the pool). Returns the jobs this process
+    finished; the ones it did not take were stored or claimed by another process.
+    """
+    from datalint.calibrate.executor import execute
+
+    owner = ClaimOwner.this_process()
+    try:
+        with Heartbeat(store.path, owner):
+            return execute(
+                jobs,
+                job_fn,
+                on_result,
+                workers=workers,
+                initializer=initializer,
+                progress=progress,
+                take=lambda job: store.claim(job.key, owner),
+            )
+    finally:
+        store.release_claims(owner)
+
+
+_SHOWN = 3
+
+
+def require_readable_prompts(
+    items: list[Item],
+    prompts: list[str],
+    probe_items: list[Item],
+    probe_prompts: list[str],
+    opts: CalibrateOptions,
+) -> None:
+    """Stops before any GRPO run when the model cannot read a prompt: GRPO would crash inside
+    trl (a prompt over the context) or train on what the model misreads (unknown tokens)."""
+    from datalint.calibrate.dataset import CalibrationDataError
+    from datalint.rollout.readable import unreadable_prompts
+    from datalint.rollout.transformers_backend import TransformersBackend
+
+    model_dir = resolve_model_dir(opts.model)
+    backend = TransformersBackend(model_dir, system_prompt=opts.system_prompt)
+    room = opts.max_completion_length
+    problems = [
+        f"{items[i].source}: {why.describe()}"
+        for i, why in unreadable_prompts(prompts, backend, room)
+    ]
+    scored = [p + a.answer_text for p, a in zip(probe_prompts, probe_items, strict=True)]
+    problems += [
+        f"{probe_items[i].source} (probe, with its answer): {why.describe()}"
+        for i, why in unreadable_prompts(scored, backend, 1)
+    ]
+    if problems:
+        more = f" (and {len(problems) - _SHOWN} more)" if len(problems) > _SHOWN else ""
+        raise CalibrationDataError(
+            f"{len(problems)} prompts cannot be read by the model, with room for "
+            f"--max-completion-length {room} new tokens: " + "; ".join(problems[:_SHOWN]) + more
+        )
+
+
 def _tokenizer(model_dir: str) -> object:
     """Prompts are rendered as the rollout backends render them (chat template when present)."""
     from transformers import AutoTokenizer
@@ -317,6 +442,6 @@ def _tokenizer(model_dir: str) -> object:
 
 
 def _data_files(paths: list[str]) -> list[str]:
-    from datalint.io import discover_files
+    from datalint.load import discover_files
 
     return discover_files(paths)

@@ -22,6 +22,13 @@ Schema (version 1)
 
 ``baselines``: the probe NLL / P(gold) of the untouched base model, once per (model, probe).
 
+``claims``: the runs some ``calibrate`` process is measuring right now (the run's key, the
+owner's id, host and pid, when it claimed the run and its last heartbeat). A process claims a
+run in a write transaction just before it starts it, so two ``calibrate`` processes on one store
+share the work and never train the same (cohort, seed) twice. A claim whose owner is gone (a dead
+pid on this host, or no heartbeat for ``stale_after_s``) is taken over. Adding the table keeps
+schema version 1: older stores gain it when they are opened.
+
 ``meta``: key/value, holds ``schema_version``.
 
 The store opens in WAL mode and commits each run as soon as it finishes, so a killed calibration
@@ -33,7 +40,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import socket
 import sqlite3
+import threading
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -41,8 +53,10 @@ from pathlib import Path
 from typing import Any
 
 from datalint import __version__
+from datalint.sqlite_wal import connect_wal, is_busy
 
 SCHEMA_VERSION = 1
+_BUSY_TIMEOUT_S = 30.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -74,6 +88,19 @@ CREATE TABLE IF NOT EXISTS runs (
     created_at TEXT NOT NULL,
     PRIMARY KEY (cohort_key, seed, settings_hash, model_fingerprint, probe_hash)
 );
+CREATE TABLE IF NOT EXISTS claims (
+    cohort_key TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    settings_hash TEXT NOT NULL,
+    model_fingerprint TEXT NOT NULL,
+    probe_hash TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    claimed_at REAL NOT NULL,
+    heartbeat REAL NOT NULL,
+    PRIMARY KEY (cohort_key, seed, settings_hash, model_fingerprint, probe_hash)
+);
 CREATE TABLE IF NOT EXISTS baselines (
     model_fingerprint TEXT NOT NULL,
     probe_hash TEXT NOT NULL,
@@ -87,6 +114,35 @@ CREATE TABLE IF NOT EXISTS baselines (
 
 class StoreError(RuntimeError):
     pass
+
+
+STALE_AFTER_S = 300.0  # a claim without a heartbeat for this long belongs to nobody
+HEARTBEAT_S = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimOwner:
+    """Who holds a claim: one ``calibrate`` process (its id is unique even if a pid is reused)."""
+
+    id: str
+    host: str
+    pid: int
+
+    @classmethod
+    def this_process(cls) -> ClaimOwner:
+        return cls(uuid.uuid4().hex, socket.gethostname(), os.getpid())
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    except OSError:
+        return True
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +187,49 @@ class RunRecord:
         return self.pgold_after - self.pgold_before
 
 
+_KEY_WHERE = "cohort_key=? AND seed=? AND settings_hash=? AND model_fingerprint=? AND probe_hash=?"
+
+
+def _key_args(key: RunKey) -> tuple[str, int, str, str, str]:
+    return (key.cohort_key, key.seed, key.settings_hash, key.model_fingerprint, key.probe_hash)
+
+
+class Heartbeat:
+    """Refreshes ``owner``'s claims every ``interval_s`` from a daemon thread (with its own
+    connection) while a calibration runs, so a long GRPO run's claim never looks stale."""
+
+    def __init__(self, path: Path, owner: ClaimOwner, interval_s: float = HEARTBEAT_S) -> None:
+        self._path, self._owner, self._interval = path, owner, interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="datalint-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        try:
+            db = connect_wal(self._path, busy_timeout_s=_BUSY_TIMEOUT_S)
+        except sqlite3.Error:
+            return
+        try:
+            while not self._stop.wait(self._interval):
+                try:
+                    with db:
+                        db.execute(
+                            "UPDATE claims SET heartbeat=? WHERE owner=?",
+                            (time.time(), self._owner.id),
+                        )
+                except sqlite3.Error:
+                    continue  # a missed beat is retried; staleness allows many of them
+        finally:
+            db.close()
+
+
 def _missing_as_null(features: dict[str, float | None]) -> dict[str, float | None]:
     return {k: (None if v is None or math.isnan(v) else float(v)) for k, v in features.items()}
 
@@ -147,12 +246,15 @@ class CalibrationStore:
         if self.path.parent and not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(self.path, timeout=30.0)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db = connect_wal(self.path, busy_timeout_s=_BUSY_TIMEOUT_S)
             self._db.executescript(_SCHEMA)
             self._check_version()
         except sqlite3.DatabaseError as exc:
+            if is_busy(exc):
+                raise StoreError(
+                    f"{self.path}: store stayed locked by another process for "
+                    f"{_BUSY_TIMEOUT_S:.0f} s"
+                ) from None
             raise StoreError(f"{self.path}: not a datalint calibration store ({exc})") from None
 
     def _check_version(self) -> None:
@@ -179,17 +281,64 @@ class CalibrationStore:
 
     # runs ---------------------------------------------------------------------------------------
     def has_run(self, key: RunKey) -> bool:
-        row = self._db.execute(
-            "SELECT 1 FROM runs WHERE cohort_key=? AND seed=? AND settings_hash=? "
-            "AND model_fingerprint=? AND probe_hash=?",
-            (key.cohort_key, key.seed, key.settings_hash, key.model_fingerprint, key.probe_hash),
-        ).fetchone()
+        """Whether this exact run (cohort, seed, settings, model, probe) is stored: a resume
+        skips it. Another seed of the same cohort is another run."""
+        row = self._db.execute(f"SELECT 1 FROM runs WHERE {_KEY_WHERE}", _key_args(key)).fetchone()
         return row is not None
 
+    # claims ---------------------------------------------------------------------------------------
+    def claim(
+        self, key: RunKey, owner: ClaimOwner, *, stale_after_s: float = STALE_AFTER_S
+    ) -> bool:
+        """Take ``key`` for ``owner`` unless it is stored or another live owner holds it.
+
+        One ``BEGIN IMMEDIATE`` transaction: of two processes claiming the same run at once,
+        exactly one gets True.
+        """
+        now = time.time()
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if self.has_run(key):
+                self._db.execute("COMMIT")
+                return False
+            row = self._db.execute(
+                f"SELECT owner, host, pid, heartbeat FROM claims WHERE {_KEY_WHERE}", _key_args(key)
+            ).fetchone()
+            if row is not None and row[0] != owner.id:
+                holder_host, holder_pid, heartbeat = row[1], int(row[2]), float(row[3])
+                gone = holder_host == owner.host and not _pid_alive(holder_pid)
+                if not gone and now - heartbeat < stale_after_s:
+                    self._db.execute("COMMIT")
+                    return False
+            self._db.execute(
+                "INSERT OR REPLACE INTO claims VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (*_key_args(key), owner.id, owner.host, owner.pid, now, now),
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return True
+
+    def release_claims(self, owner: ClaimOwner) -> None:
+        """Drop every claim ``owner`` still holds (its unfinished runs go back to the pool)."""
+        with self._db:
+            self._db.execute("DELETE FROM claims WHERE owner=?", (owner.id,))
+
+    def claims(self) -> list[tuple[RunKey, str, str, int]]:
+        """(key, owner id, host, pid) of every open claim."""
+        rows = self._db.execute(
+            "SELECT cohort_key, seed, settings_hash, model_fingerprint, probe_hash, owner, host, "
+            "pid FROM claims ORDER BY 1, 2"
+        ).fetchall()
+        return [(RunKey(*r[:5]), r[5], r[6], int(r[7])) for r in rows]
+
     def add_run(self, rec: RunRecord) -> bool:
-        """Commit one finished run at once. Returns False if that run was already stored."""
+        """Commit one finished run at once (and drop its claim). Returns False if that run was
+        already stored."""
         k = rec.key
         with self._db:
+            self._db.execute(f"DELETE FROM claims WHERE {_KEY_WHERE}", _key_args(k))
             cur = self._db.execute(
                 "INSERT OR IGNORE INTO runs VALUES "
                 "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "rules": ("datalint.cli.rules", "rules_command", "List the rules."),
     "rule": ("datalint.cli.rules", "rule_command", "Show the documentation of one rule."),
     "rollout": ("datalint.cli.rollout", "rollout_command", "Precompute rollouts to a JSONL file."),
+    "model": ("datalint.cli.model", "model_group", "Prepare policy models (import-gguf)."),
     "calibrate": (
         "datalint.cli.calibrate",
         "calibrate_command",
@@ -67,6 +68,9 @@ def cli() -> None:
     Exit codes: 0 pass, 1 findings at error level (or lift score under --fail-under),
     2 usage, configuration or input error.
     """
+    from datalint.cli.guard import install
+
+    install()  # before anything can print data: no line datalint writes is a workflow command
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -10,11 +10,12 @@ from typing import Any
 
 import click
 
-from datalint.cli.errors import fail, friendly_errors
+from datalint.cli.errors import echo_note, fail, friendly_errors
+from datalint.cli.options import FiniteFloat, model_option_flags
 
 
 def _note(message: str) -> None:
-    click.echo(f"datalint: {message}", err=True)
+    echo_note(message)
 
 
 def _parse_trl_options(values: tuple[str, ...]) -> dict[str, Any]:
@@ -44,7 +45,7 @@ def _store_errors() -> tuple[type[Exception], ...]:
 @click.option("--store", "store_path", required=True, type=click.Path(), help="SQLite store.")
 @click.option("--model", help="Base policy (local HF dir).  [default: the shipped tiny policy]")
 @click.option("--steps", type=click.IntRange(1), default=8, show_default=True, help="GRPO steps.")
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=2e-5, show_default=True)
+@click.option("--lr", type=FiniteFloat(0, min_open=True), default=2e-5, show_default=True)
 @click.option("--seeds", type=click.IntRange(1), default=3, show_default=True, help="Runs/cohort.")
 @click.option("--cohort-size", type=click.IntRange(1), default=4, show_default=True)
 @click.option("--workers", type=click.IntRange(1), default=2, show_default=True)
@@ -57,7 +58,7 @@ def _store_errors() -> tuple[type[Exception], ...]:
 )
 @click.option("--num-generations", type=click.IntRange(2), default=8, show_default=True)
 @click.option("--max-completion-length", type=click.IntRange(1), default=8, show_default=True)
-@click.option("--temperature", type=click.FloatRange(0, min_open=True), default=1.0)
+@click.option("--temperature", type=FiniteFloat(0, min_open=True), default=1.0)
 @click.option(
     "--max-new-tokens",
     type=click.IntRange(1),
@@ -78,6 +79,14 @@ def _store_errors() -> tuple[type[Exception], ...]:
     is_flag=True,
     help="Compute features from rollouts inline in the data (regraded) instead of sampling.",
 )
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="DATALINT_CONFIG",
+    help="Config file for [verifiers], default-verifier and answer-extraction; skips discovery.",
+)
+@model_option_flags
 def calibrate_command(
     paths: tuple[str, ...],
     probe: str,
@@ -97,19 +106,28 @@ def calibrate_command(
     cache_dir: str | None,
     no_cache: bool,
     trust_rollouts: bool,
+    config_path: str | None,
+    dtype: str | None,
+    device: str | None,
+    system_prompt: str | None,
 ) -> None:
     """Measure real GRPO lift (probe NLL before - after) per cohort and seed into STORE.
 
     Resumable: runs already in the store are skipped, so a killed calibration restarts where it
     stopped.
     """
-    from datalint.io import is_interactive_stream
+    from datalint.cli.terminal import is_interactive_stream
 
     options = _parse_trl_options(trl_options)
     if backend == "vllm":
         options.setdefault("use_vllm", True)
     with friendly_errors(lambda: f"finished runs are kept in {store_path}; rerun to resume"):
         from datalint.calibrate.run import CalibrateOptions, calibrate
+        from datalint.cli.options import grading_setup
+        from datalint.config import load_config
+        from datalint.rulebook import load_rules
+
+        grading = grading_setup({}, load_config(config_path, load_rules()))
 
         opts = CalibrateOptions(
             paths=list(paths),
@@ -127,10 +145,15 @@ def calibrate_command(
             max_completion_length=max_completion_length,
             feature_max_new_tokens=max_new_tokens,
             trl_options=options,
+            default_verifier=grading.default_verifier,
+            grading=grading,
             use_cache=not no_cache,
             cache_dir=cache_dir,
             progress=is_interactive_stream(sys.stderr),
             trust_rollouts=trust_rollouts,
+            dtype=dtype or "float32",
+            device=device or "auto",
+            system_prompt=system_prompt or None,
         )
         try:
             summary = calibrate(opts, _note)

@@ -7,10 +7,17 @@ from typing import Any
 
 import click
 
-from datalint.cli.errors import EXIT_FAIL, EXIT_PASS, fail, friendly_errors
-from datalint.cli.options import pick, sampling_options, sampling_params
-
-FORMATS = ("rich", "concise", "json", "sarif", "github")
+from datalint.cli.errors import EXIT_FAIL, EXIT_PASS, echo_note, fail, friendly_errors
+from datalint.cli.options import (
+    FiniteFloat,
+    answer_extraction_option,
+    grading_setup,
+    model_options,
+    pick,
+    sampling_options,
+    sampling_params,
+)
+from datalint.report import FORMATS  # the closed set of formats (imports no format module)
 
 
 def _split(values: tuple[str, ...]) -> list[str] | None:
@@ -40,6 +47,16 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
     type=click.Path(),
     help="Precomputed rollouts from `datalint rollout`.",
 )
+@click.option(
+    "--field",
+    "field_specs",
+    multiple=True,
+    metavar="TARGET=COLUMN",
+    help="Read a field from another column, e.g. prompt=problem or "
+    "answer=reward_model.ground_truth (dotted paths; repeatable; wins over layout detection).",
+)
+@click.option("--input-key", help="OpenRLHF spelling of --field prompt=COLUMN.")
+@click.option("--label-key", help="OpenRLHF spelling of --field answer=COLUMN.")
 @sampling_options
 @click.option(
     "--cohort-size",
@@ -50,6 +67,7 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option(
     "--default-verifier", default=None, help="Verifier for items without one.  [default: exact]"
 )
+@answer_extraction_option
 @click.option(
     "--predictor",
     type=click.Path(),
@@ -57,7 +75,10 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
     help="Lift predictor (.onnx).  [default: the shipped one]",
 )
 @click.option(
-    "--fail-under", type=float, default=None, help="Fail when the dataset lift score is below this."
+    "--fail-under",
+    type=FiniteFloat(),
+    default=None,
+    help="Fail when the dataset lift score is below this.",
 )
 @click.option("--static-only", is_flag=True, help="Run only the checks that need no model.")
 @click.option(
@@ -81,10 +102,15 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
     is_flag=True,
     help="rich format: print all 23 features of every cohort (json always has them).",
 )
+@click.option(
+    "--show-items",
+    is_flag=True,
+    help="rich format: per cohort, each item's pass rate, flags and sampled completions.",
+)
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when the check fails.")
 @click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
 def check_command(paths: tuple[str, ...], exit_zero: bool, **flags: Any) -> None:
-    """Lint RLVR data files (.jsonl, .jsonl.gz, or folders of them).
+    """Lint RLVR data files (.jsonl[.gz|.zst], .parquet, .json arrays, saved datasets, folders).
 
     Runs the static checks, samples rollouts with the policy (or replays existing ones), computes
     the GRPO features per cohort, predicts the lift and reports every finding at file:line.
@@ -94,11 +120,23 @@ def check_command(paths: tuple[str, ...], exit_zero: bool, **flags: Any) -> None
     sys.exit(EXIT_PASS if exit_zero else exit_code)
 
 
+def _fields(flags: dict[str, Any], config: Any) -> dict[str, str] | None:
+    from datalint.load.fields import merge_fields, parse_field_options
+
+    specs = list(flags["field_specs"])
+    if flags["input_key"]:
+        specs.append(f"prompt={flags['input_key']}")
+    if flags["label_key"]:
+        specs.append(f"answer={flags['label_key']}")
+    return merge_fields(config.get("fields"), parse_field_options(specs))
+
+
 def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
+    from datalint.cli.terminal import is_interactive_stream
     from datalint.config import check_selector, load_config, select_rules
-    from datalint.io import is_interactive_stream
     from datalint.pipeline import CheckOptions, run_check
     from datalint.report import get_renderer
+    from datalint.report.escape import unwrap
     from datalint.rulebook import load_rules
 
     all_rules = load_rules()
@@ -116,8 +154,11 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
         overrides=config.get("rules"),
     )
     params = sampling_params(flags, config)
+    grading = grading_setup(flags, config)
+    how = model_options(flags, config)
     opts = CheckOptions(
         paths=list(paths),
+        fields=_fields(flags, config),
         probe=pick(flags, config, "probe"),
         rollouts_file=flags["rollouts_file"],
         trust_rollouts=bool(pick(flags, config, "trust_rollouts")),
@@ -128,7 +169,8 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
         max_new_tokens=params.max_new_tokens,
         seed=params.seed,
         cohort_size=pick(flags, config, "cohort_size", 4),
-        default_verifier=pick(flags, config, "default_verifier", "exact"),
+        default_verifier=grading.default_verifier,
+        grading=grading,
         static_only=flags["static_only"],
         require_model=flags["require_model"],
         use_cache=not flags["no_cache"],
@@ -136,11 +178,14 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
         predictor=pick(flags, config, "predictor"),
         fail_under=pick(flags, config, "fail_under"),
         progress=is_interactive_stream(sys.stderr),
+        dtype=how.dtype,
+        device=how.device,
+        system_prompt=how.system_prompt,
     )
 
     def note(message: str) -> None:
         if not flags["quiet"]:
-            click.echo(f"datalint: {message}", err=True)
+            echo_note(message)
 
     report = run_check(opts, rules, notify=note)
     for stage in report.summary.skipped_stages:
@@ -151,6 +196,8 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
     options: dict[str, Any] = {"statistics": flags["statistics"]}
     if flags["show_features"] and flags["fmt"] == "rich":
         options["features"] = True
+    if flags["show_items"] and flags["fmt"] == "rich":
+        options["items"] = True
     if flags["output"]:
         try:
             with open(flags["output"], "w", encoding="utf-8") as out:
@@ -158,5 +205,6 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
         except OSError as exc:
             fail(f"{flags['output']}: cannot write report: {exc.strerror or exc}")
     else:
-        render(report, rules_by_code, sys.stdout, **options)
+        # the renderer guards its own output; the github format writes real commands
+        render(report, rules_by_code, unwrap(sys.stdout), **options)
     return EXIT_PASS if report.summary.passed else EXIT_FAIL

@@ -18,8 +18,18 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
+def echo_note(message: str) -> None:
+    """A ``datalint: ...`` note on stderr, escaped (notes quote file names and data)."""
+    from datalint.report.escape import terminal
+
+    click.echo(f"datalint: {terminal(message)}", err=True)
+
+
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    click.echo(f"datalint: error: {message}", err=True)
+    """One line on stderr: the message may quote a file name or data, so it is escaped."""
+    from datalint.report.escape import terminal
+
+    click.echo(f"datalint: error: {terminal(message)}", err=True)
     sys.exit(code)
 
 

@@ -6,6 +6,7 @@ the same everywhere: command line > datalint.toml / [tool.datalint] > built-in d
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -13,6 +14,8 @@ import click
 
 if TYPE_CHECKING:
     from datalint.config import Config
+    from datalint.grade.settings import Grading
+    from datalint.rollout.backends import ModelOptions
     from datalint.rollout.base import SamplingParams
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -25,7 +28,46 @@ DEFAULTS: dict[str, Any] = {
     "max_new_tokens": 256,
     "seed": 0,
     "trust_rollouts": False,
+    "dtype": "float32",
+    "device": "auto",
 }
+DTYPES = ("float32", "bfloat16", "float16")
+DEVICES = ("auto", "cpu", "cuda")
+
+# The options that say how the policy model runs (check, rollout and calibrate share them).
+MODEL_OPTIONS = (
+    click.option(
+        "--dtype",
+        type=click.Choice(DTYPES),
+        default=None,
+        help="Weights' dtype for sampling (half precision is for GPUs).  [default: float32]",
+    ),
+    click.option(
+        "--device",
+        type=click.Choice(DEVICES),
+        default=None,
+        help="Where the transformers backend runs.  [default: auto, cuda when available]",
+    ),
+    click.option(
+        "--system-prompt",
+        default=None,
+        help="System turn for chat models (e.g. the answer format); see docs/rollouts.md.",
+    ),
+)
+
+
+class FiniteFloat(click.FloatRange):
+    """A float range that also refuses ``nan`` and ``inf`` (click's range lets NaN through,
+    because every comparison with NaN is false)."""
+
+    name = "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
 
 _OPTIONS = (
     click.option(
@@ -54,7 +96,7 @@ _OPTIONS = (
     ),
     click.option(
         "--temperature",
-        type=click.FloatRange(0.0),
+        type=FiniteFloat(0.0),
         default=None,
         help="Sampling temperature.  [default: 1.0]",
     ),
@@ -64,7 +106,9 @@ _OPTIONS = (
         default=None,
         help="Completion length cap (also capped by the model's context).  [default: 256]",
     ),
-    click.option("--seed", type=int, default=None, help="Sampling seed.  [default: 0]"),
+    click.option(
+        "--seed", type=click.IntRange(0), default=None, help="Sampling seed.  [default: 0]"
+    ),
     click.option(
         "--trust-rollouts",
         is_flag=True,
@@ -72,6 +116,7 @@ _OPTIONS = (
         help="Replay rollouts inline in the data (they are the data's claims; rewards are "
         "regraded either way).  [default: ignore them]",
     ),
+    *MODEL_OPTIONS,
     click.option("--no-cache", is_flag=True, help="Do not read or write the rollout cache."),
     click.option(
         "--cache-dir",
@@ -107,3 +152,62 @@ def sampling_params(flags: dict[str, Any], config: Config) -> SamplingParams:
         max_new_tokens=pick(flags, config, "max_new_tokens"),
         seed=pick(flags, config, "seed"),
     )
+
+
+def answer_extraction_option(func: F) -> F:
+    """``--answer-extraction``: how numeric and math verifiers read an answer from a completion."""
+    from datalint.grade.settings import EXTRACTION_MODES
+
+    return click.option(
+        "--answer-extraction",
+        type=click.Choice(EXTRACTION_MODES),
+        default=None,
+        help="How numeric/math read the answer (docs/verifiers.md).  [default: strict]",
+    )(func)
+
+
+def grading_setup(flags: dict[str, Any], config: Config) -> Grading:
+    """The run's grading: default verifier, extraction mode and the config's ``[verifiers]``,
+    with every configured verifier imported now, so a broken one fails before any sampling."""
+    from datalint.config import ConfigError
+    from datalint.grade.base import GradingError
+    from datalint.grade.registry import classify, import_configured, known_names
+    from datalint.grade.settings import Grading
+
+    grading = Grading.build(
+        default_verifier=pick(flags, config, "default_verifier", "exact"),
+        verifiers=config.get("verifiers") or {},
+        extraction=pick(flags, config, "answer_extraction", "strict"),
+    )
+    where = f"{config.path}: " if config.path else ""
+    try:
+        import_configured(grading)
+    except GradingError as exc:
+        prefix = "tool.datalint." if config.path and config.path.endswith("pyproject.toml") else ""
+        raise ConfigError(f"{where}{prefix}{exc}") from None
+    if classify(grading.default_verifier, grading) in ("import-string", "unknown"):
+        raise ConfigError(
+            f"default verifier {grading.default_verifier!r} is not a known verifier "
+            f"(known: {', '.join(known_names(grading))}; map a name under [verifiers])"
+        )
+    return grading
+
+
+def model_options(flags: dict[str, Any], config: Config) -> ModelOptions:
+    """--dtype/--device/--system-prompt (or their config keys), checked against their choices."""
+    from datalint.config import ConfigError
+    from datalint.rollout.backends import ModelOptions
+
+    dtype, device = pick(flags, config, "dtype"), pick(flags, config, "device")
+    for key, value, choices in (("dtype", dtype, DTYPES), ("device", device, DEVICES)):
+        if value not in choices:
+            raise ConfigError(f"{key}: expected one of {', '.join(choices)}, got {value!r}")
+    system_prompt = pick(flags, config, "system_prompt") or None
+    return ModelOptions(dtype=dtype, device=device, system_prompt=system_prompt)
+
+
+def model_option_flags(func: F) -> F:
+    """Adds --dtype, --device and --system-prompt (for commands without sampling_options)."""
+    for option in reversed(MODEL_OPTIONS):
+        func = option(func)
+    return func

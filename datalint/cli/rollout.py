@@ -10,13 +10,16 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from datalint.cli.errors import fail, friendly_errors
-from datalint.cli.options import pick, sampling_options, sampling_params
-from datalint.records import Item, Rollout
+from datalint.cli.errors import echo_note, fail, friendly_errors
+from datalint.cli.options import model_options, pick, sampling_options, sampling_params
+from datalint.load.records import Item, Rollout
+
+if TYPE_CHECKING:
+    from datalint.rollout.readable import Unreadable
 
 
 @click.command("rollout")
@@ -51,7 +54,7 @@ def _run(paths: tuple[str, ...], output: str, quiet: bool, flags: dict[str, Any]
 
     def note(message: str) -> None:
         if not quiet:
-            click.echo(f"datalint: {message}", err=True)
+            echo_note(message)
 
     items = load_items(list(paths), note)
     if not items:
@@ -72,9 +75,16 @@ def _run(paths: tuple[str, ...], output: str, quiet: bool, flags: dict[str, Any]
         progress=True,
         stats=stats,
         trust_inline=trust,
+        model_options=model_options(flags, config),
     )
     if stats.untrusted:
         note(untrusted_rollouts_note(stats.untrusted))
+    if stats.unreadable:
+        first = min(stats.unreadable)
+        note(
+            f"{len(stats.unreadable)} prompts the model cannot read got no rollouts (first: "
+            f"{items[first].source}: {stats.unreadable[first].describe()}); see `datalint check`"
+        )
     write_rollouts_file(
         output,
         items,
@@ -83,6 +93,7 @@ def _run(paths: tuple[str, ...], output: str, quiet: bool, flags: dict[str, Any]
         model=model,
         fingerprint=stats.fingerprint or "",
         params=params.as_dict(),
+        unreadable=stats.unreadable,
     )
     note(
         f"wrote rollouts for {len(items)} items to {output} "
@@ -91,7 +102,7 @@ def _run(paths: tuple[str, ...], output: str, quiet: bool, flags: dict[str, Any]
 
 
 def load_items(paths: list[str], note: Any) -> list[Item]:
-    from datalint.io import ProblemCollector, discover_files, iter_items
+    from datalint.load import ProblemCollector, discover_files, iter_items
 
     counter = ProblemCollector()
     items = list(iter_items(discover_files(paths), counter))
@@ -110,8 +121,10 @@ def write_rollouts_file(
     model: str | None,
     fingerprint: str,
     params: dict[str, Any],
+    unreadable: dict[int, Unreadable] | None = None,
 ) -> None:
-    """Writes atomically: an interrupted run never leaves a half-written file behind."""
+    """Writes atomically: an interrupted run never leaves a half-written file behind.
+    ``unreadable`` (index in ``items`` -> why) marks the prompts the model could not read."""
     import gzip
 
     from datalint.rollout.replay import header_line, rollouts_line
@@ -129,8 +142,10 @@ def write_rollouts_file(
                 backend=backend, model=model, fingerprint=fingerprint, params=params
             )
             stream.write(_json_line(header))
-            for item, item_rollouts in zip(items, rollouts, strict=True):
-                stream.write(_json_line(rollouts_line(item, item_rollouts)))
+            why = unreadable or {}
+            for index, (item, item_rollouts) in enumerate(zip(items, rollouts, strict=True)):
+                line = rollouts_line(item, item_rollouts, why.get(index))
+                stream.write(_json_line(line))
             if stream is not raw:
                 stream.close()
         os.replace(tmp_name, target)

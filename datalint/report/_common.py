@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from datalint.features_names import FEATURE_NAMES
-from datalint.findings import CohortReport, Finding, Summary
+from datalint.findings import CohortReport, Finding, Report, Summary
+from datalint.report.escape import terminal
 
 LEVEL_RANK = {"error": 0, "warning": 1}
 
@@ -108,19 +109,13 @@ def location(f: Finding) -> str:
     return f"{path}:{f.line}" if f.line > 0 else path
 
 
-_CONTROL_ESCAPES = {
-    code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0)) if code != 0x09
-}
-
-
 def one_line(text: str) -> str:
-    """A message folded onto one line, its control characters shown as ``\\xNN``.
+    """A string from the data (message, path, id) on one line, its control characters escaped.
 
-    Line-oriented output stays one finding per line, and bytes from a data file (an ESC, a NUL)
-    never reach the terminal raw.
+    Line-oriented output stays one finding per line, and bytes from a data file (an ESC, a NUL,
+    a newline followed by ``::error``) never reach the terminal or a CI log raw.
     """
-    folded = " ".join(text.splitlines())
-    return folded.translate(_CONTROL_ESCAPES) if not folded.isprintable() else folded
+    return terminal(text)
 
 
 def summary_sentence(summary: Summary, n_findings: int) -> str:
@@ -159,14 +154,16 @@ def fmt_number(value: float | int | None, digits: int = 3) -> str:
 VERDICT_LEARN = "learn"
 VERDICT_KNOWN = "known"
 VERDICT_NO_FOOTHOLD = "no foothold"
+VERDICT_NO_LIFT = "no lift"
+VERDICT_FAILS = "fails"  # "fails RW003": an error-level rule fired on the cohort
 
 
-def cohort_verdict(features: Mapping[str, float | None]) -> str | None:
+def group_shape(features: Mapping[str, float | None]) -> str | None:
     """Where most of the cohort's groups sit in the seed's picture of a GRPO group.
 
     Mixed right and wrong rollouts (5/8) give GRPO a gradient: "learn"; all right (8/8): the
     policy already knows it; all wrong (0/8): "no foothold". The largest share wins; a cohort
-    without rollouts has no verdict.
+    without rollouts has none.
     """
     shares = {
         VERDICT_LEARN: finite_or_none(features.get("frac_nondegenerate")),
@@ -177,6 +174,118 @@ def cohort_verdict(features: Mapping[str, float | None]) -> str | None:
     if not known:
         return None
     return max(known, key=lambda k: known[k])  # ties go to "learn", then "known"
+
+
+def cohort_verdict(
+    features: Mapping[str, float | None],
+    predicted_lift: float | None = None,
+    failing: Iterable[str] = (),
+) -> str | None:
+    """The cohort's verdict, from the rules and the predicted lift (README "The verdict").
+
+    1. An error-level finding on the cohort: ``fails CODE`` (the first code), whatever else.
+    2. A predicted lift: ``learn`` when it is above 0; otherwise why not, from the groups'
+       shape: ``known`` (mostly all right), ``no foothold`` (mostly all wrong) or ``no lift``
+       (the groups disagree, yet the predictor expects no gain).
+    3. No predictor: the shape alone (the free signal), as ``learn``, ``known``, ``no foothold``.
+
+    So a cohort with a predicted lift of 0 or less is never ``learn``. No rollouts: None.
+    """
+    codes = sorted(set(failing))
+    if codes:
+        return f"{VERDICT_FAILS} {codes[0]}"
+    shape = group_shape(features)
+    lift = finite_or_none(predicted_lift)
+    if shape is None and lift is None:
+        return None
+    if lift is None:
+        return shape
+    if lift > 0:
+        return VERDICT_LEARN
+    return shape if shape in (VERDICT_KNOWN, VERDICT_NO_FOOTHOLD) else VERDICT_NO_LIFT
+
+
+def failing_codes_by_cohort(findings: Iterable[Finding]) -> dict[str, list[str]]:
+    """Error-level rule codes per cohort id, from the findings that name a cohort."""
+    failing: dict[str, list[str]] = {}
+    for f in findings:
+        if f.level == "error" and f.cohort is not None:
+            codes = failing.setdefault(f.cohort, [])
+            if f.code not in codes:
+                codes.append(f.code)
+    return failing
+
+
+def verdicts(report: Report) -> dict[str, str | None]:
+    """Every cohort's verdict, by cohort id."""
+    failing = failing_codes_by_cohort(report.findings)
+    return {
+        c.id: cohort_verdict(c.features, c.predicted_lift, failing.get(c.id, ()))
+        for c in report.cohorts
+    }
+
+
+def cohort_sentence(report: Report) -> str | None:
+    """The cohorts in words: how many are predicted to help, which rules fail, the verdicts.
+
+    e.g. "11 of 20 cohorts are predicted to help (predicted lift > 0); 5 fail RW003; other
+    verdicts: 9 learn, 4 no foothold, 2 no lift."
+    """
+    cohorts = report.cohorts
+    if not cohorts:
+        return None
+    by_id = verdicts(report)
+    parts = []
+    lifts = [finite_or_none(c.predicted_lift) for c in cohorts]
+    if any(v is not None for v in lifts):
+        helping = sum(1 for v in lifts if v is not None and v > 0)
+        parts.append(
+            f"{helping} of {_plural(len(cohorts), 'cohort')} "
+            f"{'is' if len(cohorts) == 1 else 'are'} predicted to help (predicted lift > 0)"
+        )
+    else:
+        parts.append(f"{_plural(len(cohorts), 'cohort')}, no lift predicted")
+    failing = failing_codes_by_cohort(report.findings)
+    per_code: Counter[str] = Counter(code for codes in failing.values() for code in codes)
+    for code, n in sorted(per_code.items(), key=lambda kv: (-kv[1], kv[0])):
+        parts.append(f"{n} {'fails' if n == 1 else 'fail'} {code}")
+    counts = Counter(v for v in by_id.values() if v is not None and not v.startswith(VERDICT_FAILS))
+    if counts:
+        listed = ", ".join(f"{n} {v}" for v, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+        parts.append(f"{'other verdicts' if per_code else 'verdicts'}: {listed}")
+    return "; ".join(parts) + "."
+
+
+LIFT_UNIT = "nats of probe NLL"
+
+
+def fmt_lift(value: float | None) -> str:
+    """A predicted lift in a short, signed, uncut form: ``+3.2e-3``, ``-1.5e-4``, ``0``."""
+    number = finite_or_none(value)
+    if number is None:
+        return "-"
+    if number == 0:
+        return "0"
+    mantissa, exponent = f"{number:+.1e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def fmt_short(value: float | int | None) -> str:
+    """A feature value in at most 5 characters: ``0.56``, ``1``, ``12.3``, ``1.2e4``."""
+    number = finite_or_none(value)
+    if number is None:
+        return "-"
+    if number.is_integer() and abs(number) < 1e4:
+        return str(int(number))
+    magnitude = abs(number)
+    if magnitude >= 1e4 or magnitude < 0.01:
+        mantissa, exponent = f"{number:.1e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
+    if magnitude >= 100:
+        return f"{number:.0f}"
+    if magnitude >= 10:
+        return f"{number:.1f}"
+    return f"{number:.2f}".rstrip("0").rstrip(".") if magnitude < 1 else f"{number:.2f}"
 
 
 def finite_or_none(value: Any) -> float | None:
@@ -195,10 +304,26 @@ def cohort_lines(cohort: CohortReport) -> str:
         return "-"
     paths = list(dict.fromkeys(p for p, _ in cohort.lines))
     first = paths[0]
-    lines = [ln for p, ln in cohort.lines if p == first]
-    span = f"{min(lines)}" if min(lines) == max(lines) else f"{min(lines)}-{max(lines)}"
     more = f" +{_plural(len(paths) - 1, 'file')}" if len(paths) > 1 else ""
-    return f"{Path(first).name}:{span}{more}"
+    return f"{Path(first).name}:{line_span(cohort, first)}{more}"
+
+
+def line_span(cohort: CohortReport, path: str | None = None) -> str:
+    """The lines of ``path`` (the first file) in the cohort: ``45-48`` when contiguous, ``3..40``
+    (first to last) when there are gaps, ``7`` for one line."""
+    if not cohort.lines:
+        return "-"
+    path = path if path is not None else cohort.lines[0][0]
+    lines = sorted({ln for p, ln in cohort.lines if p == path})
+    if len(lines) == 1:
+        return str(lines[0])
+    contiguous = lines[-1] - lines[0] == len(lines) - 1
+    return f"{lines[0]}{'-' if contiguous else '..'}{lines[-1]}"
+
+
+def cohort_files(cohorts: Iterable[CohortReport]) -> list[str]:
+    """Every file that holds a cohort's line, in first-seen order."""
+    return list(dict.fromkeys(p for c in cohorts for p, _ in c.lines))
 
 
 def cohort_size(cohort: CohortReport) -> int:

@@ -15,6 +15,8 @@ from datalint.report._common import (
 )
 from datalint.rulebook import Rule
 
+CHUNK_LINES = 4096
+
 
 def render(
     report: Report,
@@ -24,8 +26,12 @@ def render(
     statistics: bool = False,
     color: bool | None = None,
 ) -> None:
-    for f in by_location(report.findings):
-        out.write(f"{location(f)}: {f.code} [{f.level}] {one_line(f.message)}\n")
+    lines = [
+        f"{one_line(location(f))}: {f.code} [{f.level}] {one_line(f.message)}\n"
+        for f in by_location(report.findings)
+    ]
+    for start in range(0, len(lines), CHUNK_LINES):  # few writes: the stream guard is per write
+        out.write("".join(lines[start : start + CHUNK_LINES]))
     out.write(summary_sentence(report.summary, len(report.findings)) + "\n")
     if statistics:
         for line in statistics_lines(report.findings):

@@ -17,12 +17,21 @@ from datalint.findings import Finding, Report
 from datalint.report._common import (
     cohort_lines,
     cohort_size,
-    cohort_verdict,
     display_path,
+    fmt_lift,
     fmt_number,
     level_rank,
     statistics_lines,
     summary_sentence,
+    verdicts,
+)
+from datalint.report.escape import (
+    github_data,
+    github_property,
+    guard_lines,
+    markdown_code,
+    markdown_text,
+    terminal,
 )
 from datalint.rulebook import Rule
 
@@ -31,14 +40,10 @@ SUMMARY_COHORT_ROWS = 50
 COMMANDS = {"error": "error", "warning": "warning"}
 
 
-def escape_data(text: str) -> str:
-    """Escape a workflow-command message (actions/toolkit ``escapeData``)."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+SELF_GUARDED = True  # its annotations are commands; every other line is guarded
 
-
-def escape_property(text: str) -> str:
-    """Escape a workflow-command property value (actions/toolkit ``escapeProperty``)."""
-    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+escape_data = github_data  # actions/toolkit's names
+escape_property = github_property
 
 
 @dataclass(slots=True)
@@ -106,21 +111,28 @@ def render(
     groups = group_findings(report.findings)
     for group in groups:
         out.write(annotation(group) + "\n")
-    out.write(summary_sentence(report.summary, len(report.findings)) + "\n")
+    out.write(guard_lines(summary_sentence(report.summary, len(report.findings))) + "\n")
     if statistics:
         for line in statistics_lines(report.findings):
-            out.write(line + "\n")
+            out.write(guard_lines(line) + "\n")
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         try:
             with open(summary_file, "a", encoding="utf-8") as handle:
                 handle.write(step_summary(report, groups))
         except OSError as exc:
-            print(f"datalint: cannot write the step summary {summary_file}: {exc}", file=sys.stderr)
+            message = f"cannot write the step summary {summary_file}: {exc}"
+            print(f"datalint: {terminal(message)}", file=sys.stderr)
 
 
 def _cell(text: str) -> str:
-    return " ".join(text.splitlines()).replace("|", "\\|")
+    """A table cell holding text: markdown-escaped (``|`` included), on one line."""
+    return markdown_text(text)
+
+
+def _code_cell(text: str) -> str:
+    """A table cell holding a name from the data (cohort id, path): an inert code span."""
+    return markdown_code(text, in_table=True)
 
 
 def step_summary(report: Report, groups: list[Group]) -> str:
@@ -129,7 +141,7 @@ def step_summary(report: Report, groups: list[Group]) -> str:
     parts = [
         f"## datalint: {verdict}",
         "",
-        summary_sentence(report.summary, len(report.findings)),
+        summary_sentence(report.summary, len(report.findings)),  # no data in it
         "",
     ]
     if groups:
@@ -138,9 +150,9 @@ def step_summary(report: Report, groups: list[Group]) -> str:
             "| --- | --- | --- | --- | ---: | --- |",
         ]
         for g in groups:
-            path = f"`{_cell(display_path(g.path))}`" if g.path else "-"
+            path = _code_cell(display_path(g.path)) if g.path else "-"
             parts.append(
-                f"| {g.level} | {g.code} | {_cell(g.name)} | {path} | {len(g.findings)} "
+                f"| {g.level} | {g.code} | {g.name} | {path} | {len(g.findings)} "
                 f"| {g.lines_text(10) or '-'} |"
             )
         parts.append("")
@@ -152,11 +164,12 @@ def step_summary(report: Report, groups: list[Group]) -> str:
             "| Cohort | Lines | Items | Pass rate | Predicted lift | Verdict |",
             "| --- | --- | ---: | ---: | ---: | --- |",
         ]
+        verdict_of = verdicts(report)
         for c in cohorts[:SUMMARY_COHORT_ROWS]:
             parts.append(
-                f"| {_cell(c.id)} | {_cell(cohort_lines(c))} | {cohort_size(c)} "
-                f"| {fmt_number(c.features.get('pass_rate'))} | {fmt_number(c.predicted_lift)} "
-                f"| {cohort_verdict(c.features) or '-'} |"
+                f"| {_code_cell(c.id)} | {_code_cell(cohort_lines(c))} | {cohort_size(c)} "
+                f"| {fmt_number(c.features.get('pass_rate'))} | {fmt_lift(c.predicted_lift)} "
+                f"| {verdict_of.get(c.id) or '-'} |"
             )
         if len(cohorts) > SUMMARY_COHORT_ROWS:
             parts.append("")

@@ -15,8 +15,10 @@ from typing import Any, TextIO
 
 from datalint.findings import Report
 from datalint.report._common import json_safe, ordered_features, rule_statistics
+from datalint.report.escape import json_inert
 from datalint.rulebook import Rule
 
+SELF_GUARDED = True  # JSON strings hold no raw line break; json_inert escapes the rest
 INDENT = "  "
 
 
@@ -65,20 +67,24 @@ def render(
     color: bool | None = None,
 ) -> None:
     data = report_data(report, statistics=statistics)
-    out.write("{\n")
+
+    def write(text: str) -> None:
+        out.write(json_inert(text))
+
+    write("{\n")
     keys = list(data)
     for position, key in enumerate(keys):
         value = data[key]
-        out.write(f"{INDENT}{_compact(key)}: ")
+        write(f"{INDENT}{_compact(key)}: ")
         if key == "findings" and value:
-            out.write("[\n")
-            out.write(",\n".join(INDENT * 2 + _compact(finding) for finding in value))
-            out.write(f"\n{INDENT}]")
+            write("[\n")
+            write(",\n".join(INDENT * 2 + _compact(finding) for finding in value))
+            write(f"\n{INDENT}]")
         elif key == "cohorts" and value:
-            out.write("[\n")
-            out.write(",\n".join(_object_by_key(cohort, 2) for cohort in value))
-            out.write(f"\n{INDENT}]")
+            write("[\n")
+            write(",\n".join(_object_by_key(cohort, 2) for cohort in value))
+            write(f"\n{INDENT}]")
         else:
-            out.write(_indented(value, 1))
-        out.write(",\n" if position < len(keys) - 1 else "\n")
-    out.write("}\n")
+            write(_indented(value, 1))
+        write(",\n" if position < len(keys) - 1 else "\n")
+    write("}\n")

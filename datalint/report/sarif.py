@@ -17,8 +17,10 @@ from urllib.parse import quote
 from datalint import __version__
 from datalint.findings import Finding, Report
 from datalint.report._common import json_safe, level_rank, rule_statistics
+from datalint.report.escape import json_inert
 from datalint.rulebook import Rule
 
+SELF_GUARDED = True  # ASCII JSON: no raw control character, no line break inside a string
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/datalint/datalint"
 SRCROOT = "%SRCROOT%"
@@ -35,7 +37,8 @@ def render(
     statistics: bool = False,
     color: bool | None = None,
 ) -> None:
-    out.write(json.dumps(sarif_log(report, rules, statistics=statistics), indent=2) + "\n")
+    log = sarif_log(report, rules, statistics=statistics)
+    out.write(json_inert(json.dumps(log, indent=2)) + "\n")
 
 
 def sarif_log(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from datalint.io import InputError
+from datalint.load import InputError
 from datalint.rollout.base import RolloutBackend
 from datalint.rollout.fingerprint import HashMemo
 
@@ -32,16 +33,43 @@ def resolve_model(model: str | None) -> str:
     return model
 
 
+@dataclass(frozen=True, slots=True)
+class ModelOptions:
+    """How the policy is run: weights' dtype, device, and the user's system prompt."""
+
+    dtype: str = "float32"
+    device: str = "auto"
+    system_prompt: str | None = None
+
+
 def make_backend(
-    name: str, model: str | None, *, hash_memo: HashMemo | None = None
+    name: str,
+    model: str | None,
+    *,
+    hash_memo: HashMemo | None = None,
+    options: ModelOptions | None = None,
 ) -> RolloutBackend:
     model_dir = resolve_model(model)
+    options = options or ModelOptions()
     if name == "transformers":
         from datalint.rollout.transformers_backend import TransformersBackend
 
-        return TransformersBackend(model_dir, hash_memo=hash_memo)
+        return TransformersBackend(
+            model_dir,
+            hash_memo=hash_memo,
+            dtype=options.dtype,
+            device=options.device,
+            system_prompt=options.system_prompt,
+        )
     if name == "vllm":
         from datalint.rollout.vllm_backend import VllmBackend
 
-        return VllmBackend(model_dir, hash_memo=hash_memo)
+        extra = {} if options.device == "auto" else {"device": options.device}
+        return VllmBackend(
+            model_dir,
+            hash_memo=hash_memo,
+            system_prompt=options.system_prompt,
+            dtype=options.dtype,
+            **extra,
+        )
     raise InputError(f"unknown backend {name!r}; choose one of {', '.join(BACKEND_NAMES)}")

@@ -15,7 +15,7 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from datalint.records import Item, Rollout
+from datalint.load.records import Item, Rollout
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,21 +71,47 @@ def prompt_hash(prompt: str) -> str:
     return hashlib.sha256(prompt.encode()).hexdigest()
 
 
-def render_prompt(item: Item, tokenizer: Any | None = None) -> str:
+def render_prompt(
+    item: Item, tokenizer: Any | None = None, system_prompt: str | None = None
+) -> str:
     """The text a backend feeds the model for an item.
 
     Chat ``messages`` go through the tokenizer's chat template when it has one (with the
     assistant turn opened); otherwise, and for a plain ``prompt``, the item's own text is used.
+    A ``system_prompt`` (the user's, from ``--system-prompt``) opens the chat as a system turn,
+    unless the item brings its own system turn, which is kept; with it a plain ``prompt`` also
+    goes through the chat template as the user turn. A model without a chat template gets the
+    system prompt as text, a blank line, then the prompt.
     """
+    template = getattr(tokenizer, "chat_template", None) if tokenizer is not None else None
     if item.prompt is None and item.messages:
-        template = getattr(tokenizer, "chat_template", None) if tokenizer is not None else None
+        messages = _with_system(list(item.messages), system_prompt)
         if template:
             return str(
                 tokenizer.apply_chat_template(  # type: ignore[union-attr]
-                    item.messages, tokenize=False, add_generation_prompt=True
+                    messages, tokenize=False, add_generation_prompt=True
                 )
             )
+        return "\n".join(str(m.get("content", "")) for m in messages)
+    if system_prompt:
+        if template:
+            chat = [
+                {"role": "system", "content": system_prompt},
+                {"role": "user", "content": item.prompt_text},
+            ]
+            return str(
+                tokenizer.apply_chat_template(  # type: ignore[union-attr]
+                    chat, tokenize=False, add_generation_prompt=True
+                )
+            )
+        return f"{system_prompt}\n\n{item.prompt_text}"
     return item.prompt_text
+
+
+def _with_system(messages: list[dict[str, Any]], system_prompt: str | None) -> list[dict[str, Any]]:
+    if not system_prompt or (messages and messages[0].get("role") == "system"):
+        return messages
+    return [{"role": "system", "content": system_prompt}, *messages]
 
 
 def empty_rollout() -> Rollout:

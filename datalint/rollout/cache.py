@@ -2,9 +2,14 @@
 
 Why SQLite: one file, atomic commits, and WAL mode lets one process write while others read.
 Each batch of finished items is committed at once, so a Ctrl-C or a kill loses at most the
-batch in flight. Concurrent writers wait on each other (busy timeout) instead of failing.
+batch in flight. Concurrent writers wait on each other (busy timeout) instead of failing, and so
+do processes that create the file at the same moment (:func:`datalint.sqlite_wal.connect_wal`).
 A cache file that SQLite cannot read is moved aside with a one-line warning and rebuilt: a cache
 is never worth a crash.
+
+A prompt the model cannot read (``readable.Unreadable``) is stored in its row in place of the
+rollouts, so a warm run reports it exactly as the cold run did. Rows of empty rollouts written
+before that flag existed are read as misses, so they are assessed again rather than scored.
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from datalint.records import Rollout
+from datalint.load.records import Rollout
 from datalint.rollout.base import prompt_hash, rollouts_from_json, rollouts_to_json
+from datalint.rollout.readable import Unreadable
+from datalint.sqlite_wal import connect_wal
 
 CACHE_FILENAME = "rollouts.sqlite3"
 SCHEMA_VERSION = "1"
@@ -48,6 +55,8 @@ CREATE TABLE IF NOT EXISTS file_hashes (
 
 CacheKey = tuple[str, int]
 """(prompt text, seed) of one item; model and params are fixed per cache view."""
+Cached = list[Rollout] | Unreadable
+"""What a row holds: the item's rollouts, or why the model cannot read its prompt."""
 
 
 def default_cache_dir() -> Path:
@@ -90,11 +99,8 @@ class RolloutCache:
 
     def _connect(self) -> sqlite3.Connection:
         self.directory.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        conn = connect_wal(self.path, busy_timeout_s=_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         try:
-            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
             with _transaction(conn):
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     conn.execute(statement)
@@ -136,11 +142,9 @@ class RolloutCache:
         self.close()
 
     # -- rollouts ---------------------------------------------------------------------------
-    def get_many(
-        self, model: str, params: str, keys: Iterable[CacheKey]
-    ) -> dict[CacheKey, list[Rollout]]:
+    def get_many(self, model: str, params: str, keys: Iterable[CacheKey]) -> dict[CacheKey, Cached]:
         """The cached rollouts of those keys that are present (a corrupt cache reads as empty)."""
-        found: dict[CacheKey, list[Rollout]] = {}
+        found: dict[CacheKey, Cached] = {}
         try:
             for prompt, seed in keys:
                 row = self._conn.execute(
@@ -158,14 +162,12 @@ class RolloutCache:
             return {}
         return found
 
-    def put_many(
-        self, model: str, params: str, entries: Iterable[tuple[CacheKey, list[Rollout]]]
-    ) -> None:
+    def put_many(self, model: str, params: str, entries: Iterable[tuple[CacheKey, Cached]]) -> None:
         """Stores finished items in one transaction, committed before returning."""
         now = time.time()
         rows = [
-            (model, params, prompt_hash(prompt), seed, rollouts_to_json(rollouts), now)
-            for (prompt, seed), rollouts in entries
+            (model, params, prompt_hash(prompt), seed, _encode(value), now)
+            for (prompt, seed), value in entries
         ]
         try:
             self._write(rows)
@@ -209,9 +211,25 @@ class RolloutCache:
             self._recover(error)
 
 
-def _decode(text: str) -> list[Rollout] | None:
+def _encode(value: Cached) -> str:
+    return value.to_json() if isinstance(value, Unreadable) else rollouts_to_json(value)
+
+
+def _decode(text: str) -> Cached | None:
     """Rows are written by this module, so the fast path trusts their shape (a warm re-run is
     mostly this); anything odd goes through the validating reader or counts as a miss."""
+    if text.startswith("{"):
+        try:
+            return Unreadable.from_dict(json.loads(text)["unreadable"])
+        except (KeyError, TypeError, ValueError):
+            return None
+    rollouts = _decode_rollouts(text)
+    if rollouts and all(r.n_tokens == 0 and not r.completion for r in rollouts):
+        return None  # empty rollouts of an unfit prompt from before the flag: assess again
+    return rollouts
+
+
+def _decode_rollouts(text: str) -> list[Rollout] | None:
     try:
         return [
             Rollout(

@@ -19,13 +19,14 @@ from __future__ import annotations
 import gzip
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from datalint.io import ROLLOUTS_HEADER_KIND, InputError
-from datalint.records import Item, Rollout
+from datalint.load import ROLLOUTS_HEADER_KIND, InputError
+from datalint.load.records import Item, Rollout
 from datalint.rollout.base import prompt_hash, rollout_from_dict, rollout_to_dict
+from datalint.rollout.readable import Unreadable
 
 HEADER_KIND = ROLLOUTS_HEADER_KIND
 FORMAT_VERSION = 1
@@ -42,6 +43,12 @@ class RolloutsFile:
     by_id: dict[str, tuple[int, str, list[Rollout]]] = field(default_factory=dict)
     by_hash: dict[str, list[list[Rollout]]] = field(default_factory=lambda: defaultdict(list))
     _hash_taken: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # prompt sha256 -> why the model that wrote the file could not read it (S022 / S023)
+    unreadable: dict[str, Unreadable] = field(default_factory=dict)
+
+    def verdict(self, item: Item) -> Unreadable | None:
+        """The file's "cannot read this prompt" verdict for the item, if it has one."""
+        return self.unreadable.get(prompt_hash(item.prompt_text))
 
     def lookup(self, item: Item) -> list[Rollout]:
         text_hash = prompt_hash(item.prompt_text)
@@ -111,6 +118,14 @@ def _read_line(result: RolloutsFile, raw: str, number: int) -> None:
     text_hash = record.get("prompt_sha256")
     if text_hash is not None and not isinstance(text_hash, str):
         raise ReplayError(f"{where}: 'prompt_sha256' must be a string")
+    why = record.get("unreadable")
+    if why is not None:
+        if not (isinstance(why, dict) and text_hash):
+            raise ReplayError(f"{where}: 'unreadable' must be an object beside a 'prompt_sha256'")
+        try:
+            result.unreadable[text_hash] = Unreadable.from_dict(why)
+        except TypeError as error:
+            raise ReplayError(f"{where}: 'unreadable': {error}") from error
     item_id = record.get("id")
     if item_id is not None:
         result.by_id.setdefault(str(item_id), (number, text_hash or "", rollouts))
@@ -139,8 +154,11 @@ def replay_rollouts(
     return results
 
 
-def rollouts_line(item: Item, rollouts: list[Rollout]) -> dict[str, Any]:
-    """The JSON object of one item in a rollouts file."""
+def rollouts_line(
+    item: Item, rollouts: list[Rollout], unreadable: Unreadable | None = None
+) -> dict[str, Any]:
+    """The JSON object of one item in a rollouts file; ``unreadable`` when the model could not
+    read its prompt (no rollouts then), so that replaying the file reports S022 / S023 too."""
     line: dict[str, Any] = {}
     if item.id is not None:
         line["id"] = item.id
@@ -148,6 +166,8 @@ def rollouts_line(item: Item, rollouts: list[Rollout]) -> dict[str, Any]:
     line["line"] = item.source.line
     line["prompt_sha256"] = prompt_hash(item.prompt_text)
     line["rollouts"] = [rollout_to_dict(r) for r in rollouts]
+    if unreadable is not None:
+        line["unreadable"] = asdict(unreadable)
     return line
 
 

@@ -6,6 +6,10 @@ operator's own; an item missing from it is an error, never a silent fall-back to
 the backend through the cache. Whatever the source, rewards are recomputed by the grading stage.
 Only items the cache lacks are generated, in chunks; each chunk is committed to the cache as soon
 as it finishes.
+
+A backend with ``assess_prompts`` is first asked which prompts its model cannot read (context,
+vocabulary): those get no rollouts (an empty list), their verdict is cached like rollouts, and
+``RolloutStats.unreadable`` says which items they are and why.
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from datalint.records import Item, Rollout
-from datalint.rollout.backends import make_backend
+from datalint.load.records import Item, Rollout
+from datalint.rollout.backends import ModelOptions, make_backend
 from datalint.rollout.base import RolloutBackend, SamplingParams, item_seed
-from datalint.rollout.cache import CacheKey, RolloutCache
+from datalint.rollout.cache import Cached, CacheKey, RolloutCache
 from datalint.rollout.progress import generation_progress, progress_wanted
+from datalint.rollout.readable import Unreadable
 from datalint.rollout.replay import read_rollouts_file, replay_rollouts
 
 DEFAULT_CHUNK_ROWS = 256
@@ -35,6 +40,7 @@ class RolloutStats:
     generated: int = 0
     backend: str | None = None
     fingerprint: str | None = None
+    unreadable: dict[int, Unreadable] = field(default_factory=dict)  # index in items -> why
 
 
 def obtain_rollouts(
@@ -50,6 +56,7 @@ def obtain_rollouts(
     backend: RolloutBackend | None = None,
     stats: RolloutStats | None = None,
     trust_inline: bool = False,
+    model_options: ModelOptions | None = None,
 ) -> list[list[Rollout]]:
     """One list of rollouts per item, in the order of ``items``.
 
@@ -63,8 +70,13 @@ def obtain_rollouts(
         1 for item, given in zip(items, inline, strict=True) if item.rollouts and given is None
     )
     if rollouts_file is not None:
-        replayed = replay_rollouts(items, read_rollouts_file(rollouts_file), inline)
+        recorded = read_rollouts_file(rollouts_file)
+        replayed = replay_rollouts(items, recorded, inline)
         stats.replayed = len(items)
+        for index, (item, given) in enumerate(zip(items, inline, strict=True)):
+            why = recorded.verdict(item) if given is None else None
+            if why is not None:
+                stats.unreadable[index] = why
         return replayed
     results: list[list[Rollout]] = [r or [] for r in inline]
     pending = [index for index, r in enumerate(inline) if r is None]
@@ -75,13 +87,14 @@ def obtain_rollouts(
     lent_memo = False
     try:
         if backend is None:
-            backend = make_backend(backend_name, model, hash_memo=cache)
+            backend = make_backend(backend_name, model, hash_memo=cache, options=model_options)
         elif cache is not None and getattr(backend, "hash_memo", False) is None:
             backend.hash_memo = cache  # type: ignore[attr-defined]
             lent_memo = True
-        generated = _from_backend(
+        generated, unreadable = _from_backend(
             [items[i] for i in pending], backend, params, cache, progress, stats
         )
+        stats.unreadable.update({pending[i]: why for i, why in unreadable.items()})
     finally:
         if lent_memo:
             backend.hash_memo = None  # type: ignore[union-attr]
@@ -103,7 +116,7 @@ def _open_cache(cache_dir: str | None) -> RolloutCache | None:
 
 
 def _store(
-    cache: RolloutCache, fingerprint: str, params_key: str, fresh: dict[CacheKey, list[Rollout]]
+    cache: RolloutCache, fingerprint: str, params_key: str, fresh: dict[CacheKey, Cached]
 ) -> bool:
     """Commits finished items; a cache that cannot be written (locked too long, disk full) only
     costs the caching, with one warning."""
@@ -124,7 +137,7 @@ def _from_backend(
     cache: RolloutCache | None,
     progress: bool,
     stats: RolloutStats,
-) -> list[list[Rollout]]:
+) -> tuple[list[list[Rollout]], dict[int, Unreadable]]:
     prompts = [backend.render(item) for item in items]
     keys: list[CacheKey] = [(p, item_seed(params.seed, p)) for p in prompts]
     unique = list(dict.fromkeys(keys))  # duplicated items are sampled once
@@ -134,6 +147,15 @@ def _from_backend(
     found = cache.get_many(fingerprint, params_key, unique) if cache is not None else {}
     missing = [k for k in unique if k not in found]
     stats.cached = sum(1 for k in keys if k in found)
+    if missing and (assess := getattr(backend, "assess_prompts", None)) is not None:
+        verdicts = assess([p for p, _ in missing])
+        flagged: dict[CacheKey, Cached] = {
+            k: why for k, why in zip(missing, verdicts, strict=True) if why is not None
+        }
+        if flagged and cache is not None and not _store(cache, fingerprint, params_key, flagged):
+            cache = None
+        found.update(flagged)
+        missing = [k for k in missing if k not in flagged]
     stats.generated = len(missing)
     chunk = max(1, getattr(backend, "chunk_rows", DEFAULT_CHUNK_ROWS) // params.n)
     with generation_progress(len(missing) * params.n, enabled=progress_wanted(progress)) as advance:
@@ -147,9 +169,14 @@ def _from_backend(
             advance(len(part) * params.n)
     seen: set[CacheKey] = set()
     results: list[list[Rollout]] = []
-    for key in keys:
+    unreadable: dict[int, Unreadable] = {}
+    for index, key in enumerate(keys):
         rollouts = found[key]
+        if isinstance(rollouts, Unreadable):
+            unreadable[index] = rollouts
+            results.append([])
+            continue
         # Each item owns its Rollout objects: graders write rewards into them.
         results.append(rollouts if key not in seen else [dataclasses.replace(r) for r in rollouts])
         seen.add(key)
-    return results
+    return results, unreadable

@@ -1,4 +1,10 @@
-"""The transformers backend: batched sampling with HF ``generate`` on CPU or GPU."""
+"""The transformers backend: batched sampling with HF ``generate`` on CPU or GPU.
+
+Before anything is sampled, ``assess_prompts`` says which prompts the model cannot read (over
+its context, or outside its vocabulary; see ``readable``): those are never generated. Prompts
+are cut to a bound derived from the context before every tokenization, so memory stays bounded
+whatever the data holds.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,8 @@ from collections import defaultdict
 from typing import Any
 
 from datalint.extras import MissingExtra
-from datalint.records import Item, Rollout
+from datalint.load import InputError
+from datalint.load.records import Item, Rollout
 from datalint.rollout.base import (
     SamplingParams,
     empty_rollout,
@@ -15,8 +22,10 @@ from datalint.rollout.base import (
     warn_no_room,
 )
 from datalint.rollout.fingerprint import FingerprintedModel, HashMemo
+from datalint.rollout.readable import PromptReader, Unreadable, cut
 
 DEFAULT_BATCH_ROWS = 256
+DTYPES = ("float32", "bfloat16", "float16")
 
 
 class TransformersBackend(FingerprintedModel):
@@ -29,15 +38,46 @@ class TransformersBackend(FingerprintedModel):
         model_dir: str,
         *,
         device: str | None = None,
+        dtype: str = "float32",
+        system_prompt: str | None = None,
         batch_rows: int = DEFAULT_BATCH_ROWS,
         hash_memo: HashMemo | None = None,
     ) -> None:
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
         self.model_dir = model_dir
-        self.device_name = device
+        self.device_name = None if device in (None, "auto") else device
+        self.dtype = dtype
+        self.system_prompt = system_prompt
         self.batch_rows = batch_rows
         self.hash_memo = hash_memo
         self._model: Any = None
         self._tokenizer: Any = None
+        self._context: int | bool | None = False  # False: not read yet
+
+    def fingerprint(self) -> str:
+        # Half precision samples differently; float32 keeps the key of caches written before.
+        base = super().fingerprint()
+        return base if self.dtype == "float32" else f"{base}:{self.dtype}"
+
+    @property
+    def context_length(self) -> int | None:
+        """The model's context in tokens, from its config (no weights loaded); None if unknown."""
+        if self._context is False:
+            from transformers import AutoConfig
+
+            config = AutoConfig.from_pretrained(self.model_dir)
+            context = getattr(config, "max_position_embeddings", None)
+            limit = getattr(self.tokenizer, "model_max_length", None)
+            if not context and isinstance(limit, int) and limit < 1_000_000:
+                context = limit
+            self._context = int(context) if context else None
+        return self._context  # type: ignore[return-value]
+
+    def assess_prompts(self, prompts: list[str], room: int = 1) -> list[Unreadable | None]:
+        """Per prompt: None if the model can read it with ``room`` new tokens, else why not."""
+        reader = PromptReader(self.tokenizer, self.context_length)
+        return [reader.assess(prompt, room) for prompt in prompts]
 
     @property
     def tokenizer(self) -> Any:
@@ -57,8 +97,8 @@ class TransformersBackend(FingerprintedModel):
         return self._tokenizer
 
     def render(self, item: Item) -> str:
-        if item.prompt is None and item.messages:
-            return render_prompt(item, self.tokenizer)
+        if (item.prompt is None and item.messages) or self.system_prompt:
+            return render_prompt(item, self.tokenizer, self.system_prompt)
         return render_prompt(item)
 
     def _load(self) -> Any:
@@ -71,8 +111,11 @@ class TransformersBackend(FingerprintedModel):
                 raise MissingExtra("hf", "the transformers backend") from error
             hf_logging.disable_progress_bar()  # stderr belongs to datalint's own progress bar
             hf_logging.set_verbosity_error()
+            if self.device_name == "cuda" and not torch.cuda.is_available():
+                raise InputError("--device cuda: torch sees no CUDA device here")
             device = self.device_name or ("cuda" if torch.cuda.is_available() else "cpu")
-            model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=torch.float32)
+            dtype = getattr(torch, self.dtype)
+            model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=dtype)
             self._model = model.to(device).eval()
         return self._model
 
@@ -113,8 +156,13 @@ class TransformersBackend(FingerprintedModel):
         context = getattr(model.config, "max_position_embeddings", None)
         if not context:
             return [max_new_tokens] * len(prompts)
-        lengths = [len(ids) for ids in self.tokenizer(prompts)["input_ids"]]
-        return [min(max_new_tokens, context - length) for length in lengths]
+        # Cut before tokenizing so memory stays bounded; a prompt past the cut cannot fit.
+        cuts = [cut(p, context) for p in prompts]
+        lengths = [len(ids) for ids in self.tokenizer(cuts)["input_ids"]]
+        return [
+            0 if len(c) < len(p) else min(max_new_tokens, context - length)
+            for p, c, length in zip(prompts, cuts, lengths, strict=True)
+        ]
 
     def _generate_batch(
         self,

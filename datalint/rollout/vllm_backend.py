@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from datalint.extras import MissingExtra
-from datalint.records import Item, Rollout
+from datalint.load.records import Item, Rollout
 from datalint.rollout.base import SamplingParams, empty_rollout, render_prompt, warn_no_room
 from datalint.rollout.fingerprint import FingerprintedModel, HashMemo
+from datalint.rollout.readable import PromptReader, Unreadable, cut
 
 DEFAULT_TOP_LOGPROBS = 20
 
@@ -45,9 +46,11 @@ class VllmBackend(FingerprintedModel):
         *,
         top_logprobs: int = DEFAULT_TOP_LOGPROBS,
         hash_memo: HashMemo | None = None,
+        system_prompt: str | None = None,
         **llm_options: Any,
     ) -> None:
         self.model_dir = model_dir
+        self.system_prompt = system_prompt
         self.top_logprobs = top_logprobs
         self.hash_memo = hash_memo
         self.llm_options = llm_options
@@ -73,10 +76,20 @@ class VllmBackend(FingerprintedModel):
             self._llm = _ENGINES[key]
         return self._llm
 
+    def fingerprint(self) -> str:
+        base = super().fingerprint()
+        dtype = self.llm_options.get("dtype", "float32")
+        return base if dtype == "float32" else f"{base}:{dtype}"
+
     def render(self, item: Item) -> str:
-        if item.prompt is None and item.messages:
-            return render_prompt(item, self._load().get_tokenizer())
+        if (item.prompt is None and item.messages) or self.system_prompt:
+            return render_prompt(item, self._load().get_tokenizer(), self.system_prompt)
         return render_prompt(item)
+
+    def assess_prompts(self, prompts: list[str], room: int = 1) -> list[Unreadable | None]:
+        llm = self._load()
+        reader = PromptReader(llm.get_tokenizer(), llm.llm_engine.model_config.max_model_len)
+        return [reader.assess(prompt, room) for prompt in prompts]
 
     def generate(
         self, prompts: list[str], params: SamplingParams, seeds: list[int]
@@ -119,7 +132,11 @@ def _token_budgets(llm: Any, prompts: list[str], max_new_tokens: int) -> list[in
     """New tokens each prompt may get within the engine's context (vLLM refuses overruns)."""
     context = llm.llm_engine.model_config.max_model_len
     tokenizer = llm.get_tokenizer()
-    return [min(max_new_tokens, context - len(tokenizer(p)["input_ids"])) for p in prompts]
+    cuts = [cut(p, context) for p in prompts]  # bounded memory; a prompt past the cut cannot fit
+    return [
+        0 if len(c) < len(p) else min(max_new_tokens, context - len(tokenizer(c)["input_ids"]))
+        for p, c in zip(prompts, cuts, strict=True)
+    ]
 
 
 def _to_rollout(sample: Any, top_k: int) -> Rollout:

@@ -1,1 +1,2 @@
-"""JSON Schemas shipped with the package: the data item schema and the rule-file schema."""
+"""JSON Schemas shipped with the package: the rule-file schema (the item schema lives in
+``datalint.load.schema``)."""

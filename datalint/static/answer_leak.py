@@ -1,9 +1,14 @@
-"""D004: the gold answer appears verbatim in the prompt, as a whole token.
+"""D004: the prompt states the gold answer, verbatim, as an answer.
 
 The metric is the length of the leaked answer (0 when it does not leak), so the rule's threshold
 decides how short an answer may appear by chance: "4" occurs in many prompts that do not give
 the answer away, "1485" rarely does. Matching is case-insensitive on the answer with surrounding
-whitespace and ``$`` removed. An occurrence counts only at token boundaries:
+whitespace and ``$`` removed. Templated and comparison data name the answer as an operand all the
+time ("Which is larger, 0.5 or 0.45?", "max(3, 7)", "Paris or Rome?"), so an occurrence is a leak
+only when it is stated as the answer: right after an answer cue (``=``, ``≈``, ``->``, ``####``,
+``\boxed{``, "answer", "answer is", "answer:", "solution is", "result is", "equals", "is equal
+to", "gives"), or after a colon at the very end of the prompt ("Capital of France: Paris.").
+It must also stand at token boundaries:
 
 * not inside a longer word or number: "15" is not in "150", "a15" or "15th";
 * not as part of a decimal or grouped number: "15" is not in "3.15", "15.7" or "15,000";
@@ -16,11 +21,21 @@ multiple-choice items (``choices`` given or verifier ``mcq``) and yes/no/true/fa
 
 from __future__ import annotations
 
+import re
+
 from datalint.engine import Gate
-from datalint.records import Item
+from datalint.load.records import Item
 
 FEATURE = "answer_leak_chars"
 CLOSED_SET_ANSWERS = frozenset({"yes", "no", "true", "false"})
+# An answer cue right before the occurrence (text is casefolded); wrappers such as $ * ( " may
+# stand between. Matched against a short window, so its cost does not grow with the prompt.
+_CUE = re.compile(
+    r"(?:=|≈|->|→|####|\\boxed\{|\banswer(?:\s+is)?\s*[:=]?|\b(?:solution|result)\s*(?:is|[:=])"
+    r"|\bequals?(?:\s+to)?|\bis\s+equal\s+to|\bgives)[\s$*(\"'`]*$"
+)
+_CUE_WINDOW = 32
+_TRAILING = re.compile(r"[\s.!?)\]\"'`$*]*")
 
 
 class AnswerLeak:
@@ -45,10 +60,19 @@ def leaked_chars(item: Item) -> int:
     haystack = item.prompt_text.casefold()
     start = haystack.find(needle)
     while start >= 0:
-        if _is_whole_token(haystack, start, start + len(needle)):
+        end = start + len(needle)
+        if _is_whole_token(haystack, start, end) and _stated_as_answer(haystack, start, end):
             return len(answer)
         start = haystack.find(needle, start + 1)
     return 0
+
+
+def _stated_as_answer(text: str, start: int, end: int) -> bool:
+    before = text[max(0, start - _CUE_WINDOW) : start]
+    if _CUE.search(before):
+        return True
+    at_end = _TRAILING.fullmatch(text, end) is not None
+    return at_end and before.rstrip(" \t$*(\"'`").endswith(":")
 
 
 def _clean(answer: str) -> str:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from datalint.engine import Gate
-from datalint.records import Item, Source
+from datalint.grade.settings import Grading
+from datalint.load.records import Item, Source
 
 
 class StaticCheck(Protocol):
@@ -64,23 +65,34 @@ def build_static_checks(
     *,
     probe_items: list[Item] | None = None,
     options: StaticOptions | None = None,
+    grading: Grading | None = None,
 ) -> list[StaticCheck]:
     """The static checks whose metrics an active rule reads, in a fixed order.
 
     Probe contamination is built only when probe items are given; the math-answer check becomes a
-    :class:`SkippedCheck` when math-verify is not installed.
+    :class:`SkippedCheck` when math-verify is not installed. ``grading`` (the default verifier
+    and the config's verifier names) decides which verifier each item uses.
     """
     from datalint.static import (
         answer_leak,
         exact_duplicates,
+        gold_answer,
         math_answer,
         near_duplicates,
         probe_contamination,
         prompt_length,
+        verifier_names,
     )
 
     opts = options or StaticOptions()
+    grading = grading or Grading()
     checks: list[StaticCheck] = []
+    trusted = gate.wants(verifier_names.TRUSTED_FEATURE)
+    usable = gate.wants(verifier_names.USABLE_FEATURE)
+    if trusted or usable:
+        checks.append(verifier_names.VerifierNames(grading, trusted=trusted, usable=usable))
+    if gate.wants(gold_answer.FEATURE):
+        checks.append(gold_answer.GoldAnswer(grading))
     if gate.wants(prompt_length.FEATURE):
         checks.append(prompt_length.PromptLength())
     if gate.wants(answer_leak.FEATURE):
@@ -103,5 +115,5 @@ def build_static_checks(
             )
         )
     if gate.wants(math_answer.FEATURE):
-        checks.append(math_answer.build())
+        checks.append(math_answer.build(grading))
     return checks

@@ -12,7 +12,7 @@ the first occurrence (file index, line) and a 64-bit hash of its answer into one
 from __future__ import annotations
 
 from datalint.engine import Gate
-from datalint.records import Item, Source
+from datalint.load.records import Item, Source
 from datalint.static.base import describe_other
 from datalint.static.text import digest16, prompt_identity
 

@@ -1,22 +1,29 @@
 """S010: a math item whose gold answer math-verify cannot parse (the ``math`` extra).
 
 It parses the gold answer the way the ``math`` verifier does (``$...$``-wrapped unless it already
-holds ``$`` or ``\\boxed``, then bare; see :mod:`datalint.verify.math_verifier`), so an item passes
-here exactly when grading can read its gold answer. Plain integers and decimals skip
-math-verify (they always parse) and results are cached per answer string, which keeps
-a million-line file of numeric answers fast; without math-verify the check is skipped.
+holds ``$`` or ``\\boxed``, then bare; see :mod:`datalint.grade.math_worker`), so an item passes
+here exactly when grading can read its gold answer. The parse runs in the bounded math-verify
+worker with :data:`~datalint.grade.budget.GOLD_PARSE_SECONDS` per answer: a hostile answer costs
+half a second, not math-verify's 5 s, and one that runs out of time counts as unparseable.
+Plain integers and decimals skip math-verify (they always parse) and results are cached per
+answer string, which keeps a million-line file of numeric answers fast; without math-verify the
+check is skipped. Empty and placeholder answers are S013's, not this rule's.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import re
-import threading
 from collections.abc import Callable
 
 from datalint.engine import Gate
 from datalint.extras import MissingExtra
-from datalint.records import Item
+from datalint.grade.base import GradingError, gold_texts
+from datalint.grade.budget import GOLD_PARSE_SECONDS
+from datalint.grade.preflight import PLACEHOLDER_ANSWERS
+from datalint.grade.registry import verifier_name
+from datalint.grade.settings import Grading
+from datalint.load.records import Item
 from datalint.static.base import SkippedCheck, StaticCheck
 
 FEATURE = "math_answer_parsed"
@@ -24,37 +31,42 @@ _PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _CACHE_LIMIT = 100_000
 
 
-def build() -> StaticCheck:
+def build(grading: Grading | None = None) -> StaticCheck:
     # find_spec, not import: math-verify pulls in sympy (~1 s), paid only if a math item comes
     if importlib.util.find_spec("math_verify") is None:
         reason = MissingExtra("math", "to check that math gold answers parse")
         return SkippedCheck(f"S010 unparseable-math-answer skipped: {reason}")
-    return MathAnswer(gold_parses)
+    return MathAnswer(gold_parses, grading or Grading())
 
 
 def gold_parses(gold: str) -> bool:
-    import math_verify
+    """Whether math-verify parses ``gold`` within the budget (in the bounded worker)."""
+    from datalint.grade.math_worker import math_call
 
-    # math-verify's timeouts use signal.alarm, which only works in the main thread
-    timeout = 5 if threading.current_thread() is threading.main_thread() else None
-    text = gold if "$" in gold or "\\boxed" in gold else f"${gold}$"
-    if math_verify.parse(text, parsing_timeout=timeout):
-        return True
-    return bool(math_verify.parse(gold, parsing_timeout=timeout))
+    try:
+        return bool(math_call("parse_gold", (gold,), GOLD_PARSE_SECONDS))
+    except GradingError:  # out of budget or the worker failed: not a gold grading can read
+        return False
 
 
 class MathAnswer:
     """Reports ``math_answer_parsed`` (1 or 0) for every item whose verifier is ``math``."""
 
-    def __init__(self, parses: Callable[[str], bool]) -> None:
+    def __init__(self, parses: Callable[[str], bool], grading: Grading | None = None) -> None:
         self._parses = parses
+        self._grading = grading or Grading()
         self._seen: dict[str, bool] = {}
 
     def feed(self, item: Item, gate: Gate) -> None:
-        if item.verifier != "math":
+        if verifier_name(item, self._grading.default_verifier) != "math":
             return
-        gold = item.answer_text.strip()
-        gate.observe(FEATURE, int(self._parsed(gold)), item.source, answer=gold)
+        for gold in (g.strip() for g in gold_texts(item)):
+            if not gold or gold.casefold() in PLACEHOLDER_ANSWERS:
+                continue  # S013 reports these
+            parsed = self._parsed(gold)
+            gate.observe(FEATURE, int(parsed), item.source, answer=gold)
+            if not parsed:
+                return
 
     def finish(self, gate: Gate) -> None:
         return None
@@ -64,7 +76,7 @@ class MathAnswer:
             return True
         known = self._seen.get(gold)
         if known is None:
-            known = bool(gold) and self._parses(gold)
+            known = self._parses(gold)
             if len(self._seen) < _CACHE_LIMIT:
                 self._seen[gold] = known
         return known

@@ -21,10 +21,18 @@ Tokens are runs of word characters or single punctuation characters of the UTF-8
 shorter than ``shingle_words`` tokens is one shingle. Prompts that exactly repeat an earlier one
 are left to D001 and take no part here. The value reported for a prompt is its highest
 similarity to any earlier prompt among the candidates, naming that prompt.
+
+Two prompts are near-duplicates only when they also pose the same problem: the same gold answer
+(after trimming, case folding and collapsing whitespace) and the same numbers in the same order.
+Real RLVR data is templated: "Convert 1011 to base 10" and "Convert 1101 to base 10" share almost
+every shingle but are different problems, and two grids that differ in a few cells may even share
+their answer; a reworded copy keeps both. An item without a usable answer (empty) is compared by
+its numbers alone.
 """
 
 from __future__ import annotations
 
+import re
 import tempfile
 from array import array
 from collections.abc import Iterable
@@ -33,7 +41,7 @@ from typing import BinaryIO
 import numpy as np
 
 from datalint.engine import Gate
-from datalint.records import Item, Source
+from datalint.load.records import Item, Source
 from datalint.static.base import describe_other
 from datalint.static.text import digest16, prompt_identity
 
@@ -47,6 +55,7 @@ _SHINGLES_PER_CHUNK = 1 << 17
 _HASHES_PER_CHUNK = 1 << 20  # shingles x rows hashed at once in one band (8 MB of uint64)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _TARGET_RECALL = 0.995
+_NUMBER = re.compile(r"\b\d+\b")  # whole numbers, not the digits of "w19" or "x2"
 
 
 class NearDuplicates:
@@ -75,6 +84,7 @@ class NearDuplicates:
         self._offsets = array("Q", [0])  # of each prompt's shingle set in the spill file
         self._spill = tempfile.TemporaryFile(prefix="datalint-shingles-")  # noqa: SIM115
         self._keys = array("Q")
+        self._problems = array("Q")  # digest of what makes it a problem: answer and numbers
         self._file = array("I")
         self._line = array("Q")
         self._paths: list[str] = []
@@ -88,6 +98,7 @@ class NearDuplicates:
         self._batch_ends.append(len(self._batch_text))
         self._batch_text += b"\n"
         self._keys.append(int.from_bytes(digest16(identity)[:8], "little"))
+        self._problems.append(problem_key(identity, item.answer_text))
         index = self._path_index.get(item.source.path)
         if index is None:
             index = self._path_index[item.source.path] = len(self._paths)
@@ -131,12 +142,22 @@ class NearDuplicates:
         keep = np.flatnonzero(_first_occurrences(np.frombuffer(self._keys, dtype=np.uint64)))
         bands = (np.concatenate(keys)[keep] for keys in self._band_keys)
         pairs = keep[candidate_pairs(bands, len(keep))]
+        problems = np.frombuffer(self._problems, dtype=np.uint64)
+        pairs = pairs[problems[pairs[:, 0]] == problems[pairs[:, 1]]]  # templated variants differ
         self._spill.flush()
         best = best_matches(pairs, SpilledSets(self._spill, self._offsets))
         return [(j, i, sim) for j, (i, sim) in sorted(best.items())]
 
     def _source(self, index: int) -> Source:
         return Source(self._paths[self._file[index]], self._line[index])
+
+
+def problem_key(prompt: str, answer: str) -> int:
+    """64 bits of the gold answer (trimmed, case-folded, whitespace collapsed) and the sequence
+    of numbers in the normalised prompt."""
+    normal = " ".join(answer.split()).casefold()
+    numbers = "\x1f".join(_NUMBER.findall(prompt))
+    return int.from_bytes(digest16(f"{normal}\x00{numbers}")[:8], "little")
 
 
 def band_layout(min_similarity: float, permutations: int) -> tuple[int, int]:

@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from datalint.engine import Gate
-from datalint.records import Item, Source
+from datalint.load.records import Item, Source
 from datalint.static.text import normalize, words
 
 FEATURE = "probe_ngram_overlap"

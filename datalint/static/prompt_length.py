@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datalint.engine import Gate
-from datalint.records import Item
+from datalint.load.records import Item
 
 FEATURE = "prompt_chars"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from hashlib import blake2b
 
-from datalint.records import Item
+from datalint.load.records import Item
 
 _WORD = re.compile(r"\w+")
 

@@ -16,10 +16,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TIMEOUT_S = 60.0
@@ -76,7 +78,6 @@ def run_datalint(
         command = [sys.executable, "-m", "datalint", *args]
     else:
         command = [str(Path(sys.executable).with_name("datalint")), *args]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
     proc = subprocess.Popen(
         command,
@@ -87,26 +88,48 @@ def run_datalint(
         stderr=subprocess.PIPE,
         preexec_fn=_limits(memory_mb),
     )
-    try:
-        out, err = proc.communicate(stdin.encode() if stdin is not None else None, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)
-        proc.communicate()
-        _log(args, time.perf_counter() - start, None, "timeout")
-        raise TimeoutError(f"datalint {' '.join(args)} ran past {timeout} s") from None
+    chunks: dict[str, bytes] = {}
+    readers = [
+        threading.Thread(target=_drain, args=(proc.stdout, chunks, "out"), daemon=True),
+        threading.Thread(target=_drain, args=(proc.stderr, chunks, "err"), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    if stdin is not None and proc.stdin is not None:
+        proc.stdin.write(stdin.encode())
+        proc.stdin.close()
+    # wait4 on this child alone: its own peak RSS (RUSAGE_CHILDREN is the max over all children)
+    deadline = start + timeout
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.perf_counter() > deadline:
+            os.killpg(proc.pid, 9)
+            os.wait4(proc.pid, 0)
+            proc.returncode = -9
+            _log(args, time.perf_counter() - start, None, "timeout")
+            raise TimeoutError(f"datalint {' '.join(args)} ran past {timeout} s")
+        time.sleep(0.01)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    for reader in readers:
+        reader.join()
     seconds = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss of children is the max over all of them so far: exact when this child's peak is
-    # the largest yet, else an upper bound (bench/hostile_report.py runs each case alone).
-    peak = max(after, before) / 1024
+    peak = usage.ru_maxrss / 1024
     _log(args, seconds, peak, proc.returncode)
     return Outcome(
         returncode=proc.returncode,
-        stdout=out.decode("utf-8", "replace"),
-        stderr=err.decode("utf-8", "replace"),
+        stdout=chunks.get("out", b"").decode("utf-8", "replace"),
+        stderr=chunks.get("err", b"").decode("utf-8", "replace"),
         seconds=seconds,
         peak_rss_mb=peak,
     )
+
+
+def _drain(stream: IO[bytes] | None, into: dict[str, bytes], key: str) -> None:
+    if stream is not None:
+        into[key] = stream.read()
+        stream.close()
 
 
 def _log(args: tuple[str, ...], seconds: float, peak_mb: float | None, result: object) -> None:

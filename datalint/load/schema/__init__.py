@@ -1,0 +1,1 @@
+"""The JSON Schema of one data item (the native layout)."""
