@@ -106,7 +106,7 @@ def loop_command(
 
     Resumable: rounds already in STORE are skipped, so a killed loop restarts where it stopped.
     """
-    from datalint.io import is_interactive_stream
+    from datalint.cli.terminal import is_interactive_stream
 
     chosen = tuple(a.strip() for a in arms.split(",") if a.strip())
     with friendly_errors(lambda: f"finished rounds are kept in {store_path}; rerun to resume"):

@@ -19,12 +19,12 @@ from typing import Any
 from datalint.calibrate.hashing import items_hash, stable_hash
 from datalint.calibrate.store import RunKey, RunRecord
 from datalint.extras import MissingExtra
+from datalint.load.records import Cohort, Item
 from datalint.loop.draws import candidate_draws, pairwise_accuracy
 from datalint.loop.options import ARMS, PRIOR_ADV_STD, LoopOptions
 from datalint.loop.predictor import Label
 from datalint.loop.store import LoopStore, OnlineRun, RoundRow
 from datalint.loop.worker import Candidate, RoundJob, RoundOutcome
-from datalint.records import Cohort, Item
 
 Notify = Callable[[str], None]
 

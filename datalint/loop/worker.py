@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from datalint.load.records import Item
 from datalint.loop.predictor import Label
-from datalint.records import Item
 
 # files a checkpoint copies from the weights it started from (save_pretrained writes the rest)
 _TOKENIZER_FILES = (
