@@ -115,7 +115,8 @@ def mean_p1p(pass_rates: list[float]) -> float:
 
 
 def measure_candidates(job: RoundJob) -> list[Any]:
-    """Reports of the candidates in draw order, from rollouts of the arm's current weights."""
+    """Reports of the candidates in draw order (None where no prompt is readable by the model),
+    from rollouts of the arm's current weights."""
     from datalint.engine import Gate
     from datalint.measure import measure_cohorts
     from datalint.rollout.base import SamplingParams
@@ -145,9 +146,9 @@ def measure_candidates(job: RoundJob) -> list[Any]:
         default_verifier=job.default_verifier,
         gate=Gate(()),
     )
-    if len(measured.reports) != len(job.candidates):
-        raise RuntimeError("candidate cohorts were regrouped while measuring them")
-    return measured.reports
+    # a candidate with no prompt the model can read is not measured (None): it scores NaN
+    by_id = {c.id: r for c, r in zip(measured.cohorts, measured.reports, strict=True)}
+    return [by_id.get(f"{c.cohort_id}#{c.pool_index}") for c in job.candidates]
 
 
 def choose(arm: str, job: RoundJob, results: list[CandidateResult]) -> int | None:
@@ -195,18 +196,23 @@ def run_round(job: RoundJob) -> RoundOutcome:
     predictor = OnlinePredictor(
         load_prior(job.prior), job.labels, min_labels=job.min_labels, alpha=job.ridge_alpha
     )
-    rows = [dict(r.features) for r in reports]
-    predicted = predictor.predict(rows)
-    prior = predictor.prior_scores(rows)
+    measured = [r for r in reports if r is not None]
+    rows = [dict(r.features) for r in measured]
+    predicted = iter(predictor.predict(rows).tolist())
+    prior = iter(predictor.prior_scores(rows).tolist())
     results = []
-    for i, report in enumerate(reports):
+    for report in reports:
+        if report is None:
+            nan = float("nan")
+            results.append(CandidateResult({}, [], predicted=nan, prior=nan, mean_p1p=nan))
+            continue
         rates = [d.pass_rate for d in report.items]
         results.append(
             CandidateResult(
                 features=dict(report.features),
                 item_pass_rates=rates,
-                predicted=float(predicted[i]),
-                prior=float(prior[i]),
+                predicted=float(next(predicted)),
+                prior=float(next(prior)),
                 mean_p1p=mean_p1p(rates),
             )
         )
