@@ -42,6 +42,12 @@ OPTION_TYPES: dict[str, tuple[type, ...]] = {
     "answer-extraction": (str,),
     "predictor": (str,),
     "trust-rollouts": (bool,),
+    # --backend openai
+    "base-url": (str,),
+    "api-key-env": (str,),
+    "concurrency": (int,),
+    "request-timeout": (int, float),
+    "model-revision": (str,),
     "rules": (dict,),
     "verifiers": (dict,),
     "fields": (dict,),
@@ -54,6 +60,8 @@ OPTION_MINIMUMS: dict[str, int] = {
     "temperature": 0,
     "max-new-tokens": 1,
     "seed": 0,
+    "concurrency": 1,
+    "request-timeout": 0,
 }
 
 

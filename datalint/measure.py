@@ -9,7 +9,7 @@ data. A cohort with no readable item left is not measured at all (``unjudged``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from datalint.cohorts import make_cohorts
 from datalint.engine import Gate
@@ -50,6 +50,7 @@ def measure_cohorts(
     trust_rollouts: bool = False,
     grading: Grading | None = None,
     model_options: ModelOptions | None = None,
+    served: Any = None,
 ) -> CohortMeasurement:
     """``grading`` (config verifiers, extraction) wins over ``default_verifier`` when given."""
     from datalint.reward_stage import evaluate_cohorts
@@ -70,6 +71,7 @@ def measure_cohorts(
         trust_inline=trust_rollouts,
         stats=stats,
         model_options=model_options,
+        served=served,
     )
     unreadable = [(ordered[i], why) for i, why in sorted(stats.unreadable.items())]
     for item, why in unreadable:

@@ -9,7 +9,7 @@ import importlib.util
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from datalint.engine import Gate
 from datalint.extras import MissingExtra
@@ -59,6 +59,7 @@ class CheckOptions:
     dtype: str = "float32"
     device: str = "auto"
     system_prompt: str | None = None
+    served: Any = None  # OpenAISettings for --backend openai
 
 
 Notify = Callable[[str], None]
@@ -179,6 +180,8 @@ def _model_plan(opts: CheckOptions) -> _ModelPlan:
         return _ModelPlan(False, False)
     if opts.rollouts_file:
         return _ModelPlan(True, True)
+    if opts.backend == "openai":  # the server samples: nothing heavy here
+        return _ModelPlan(True, True)
     if opts.backend == "vllm":
         if importlib.util.find_spec("vllm") is None:
             raise MissingExtra("vllm", "--backend vllm")
@@ -237,6 +240,7 @@ def _model_stages(
         gate=gate,
         trust_rollouts=opts.trust_rollouts,
         model_options=ModelOptions(opts.dtype, opts.device, opts.system_prompt),
+        served=opts.served,
     )
     _refuse_unreadable_default(opts, len(measured.unreadable), measured.n_sampled)
     unjudged = [

@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "loop_command",
         "Online loop: score fresh cohorts, train the pick, learn.",
     ),
+    "cache": ("datalint.cli.cache", "cache_group", "Show or prune the rollout cache."),
 }
 
 

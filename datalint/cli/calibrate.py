@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from datalint.cli.errors import echo_note, fail, friendly_errors
-from datalint.cli.options import FiniteFloat, model_option_flags
+from datalint.cli.options import FiniteFloat, field_mapping, field_options, model_option_flags
 
 
 def _note(message: str) -> None:
@@ -87,6 +87,7 @@ def _store_errors() -> tuple[type[Exception], ...]:
     help="Config file for [verifiers], default-verifier and answer-extraction; skips discovery.",
 )
 @model_option_flags
+@field_options
 def calibrate_command(
     paths: tuple[str, ...],
     probe: str,
@@ -110,6 +111,7 @@ def calibrate_command(
     dtype: str | None,
     device: str | None,
     system_prompt: str | None,
+    **field_flags: Any,
 ) -> None:
     """Measure real GRPO lift (probe NLL before - after) per cohort and seed into STORE.
 
@@ -127,7 +129,8 @@ def calibrate_command(
         from datalint.config import load_config
         from datalint.rulebook import load_rules
 
-        grading = grading_setup({}, load_config(config_path, load_rules()))
+        config = load_config(config_path, load_rules())
+        grading = grading_setup({}, config)
 
         opts = CalibrateOptions(
             paths=list(paths),
@@ -154,6 +157,7 @@ def calibrate_command(
             dtype=dtype or "float32",
             device=device or "auto",
             system_prompt=system_prompt or None,
+            fields=field_mapping(field_flags, config),
         )
         try:
             summary = calibrate(opts, _note)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from datalint.grade.settings import Grading
     from datalint.rollout.backends import ModelOptions
     from datalint.rollout.base import SamplingParams
+    from datalint.rollout.openai_backend import OpenAISettings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -79,14 +80,15 @@ _OPTIONS = (
     ),
     click.option(
         "--backend",
-        type=click.Choice(["transformers", "vllm"]),
+        type=click.Choice(["transformers", "vllm", "openai"]),
         default=None,
         help="Policy backend that samples rollouts.  [default: transformers]",
     ),
     click.option(
         "--model",
         envvar="DATALINT_MODEL",
-        help="Local HF model directory.  [default: the shipped tiny policy]",
+        help="Local HF model directory; with --backend openai, the model name the server "
+        "serves.  [default: the shipped tiny policy; openai: the one served model]",
     ),
     click.option(
         "--rollouts-per-item",
@@ -123,6 +125,35 @@ _OPTIONS = (
         type=click.Path(file_okay=False),
         envvar="DATALINT_CACHE_DIR",
         help="Rollout cache folder.  [default: the user cache dir]",
+    ),
+    # -- --backend openai (a served model) ----------------------------------------------------
+    click.option(
+        "--base-url",
+        envvar="DATALINT_BASE_URL",
+        help="openai backend: the server's URL including /v1, e.g. http://gpu-box:8000/v1.",
+    ),
+    click.option(
+        "--api-key-env",
+        metavar="VAR",
+        help="openai backend: environment variable holding the API key.  [default: "
+        "OPENAI_API_KEY when set; no key otherwise]",
+    ),
+    click.option(
+        "--concurrency",
+        type=click.IntRange(1, 1024),
+        default=None,
+        help="openai backend: requests in flight at once.  [default: 8]",
+    ),
+    click.option(
+        "--request-timeout",
+        type=FiniteFloat(0.1),
+        default=None,
+        help="openai backend: seconds per request before it is retried.  [default: 300]",
+    ),
+    click.option(
+        "--model-revision",
+        help="openai backend: your name for the served weights' version (part of the cache "
+        "key; set it when you redeploy under the same name).",
     ),
 )
 
@@ -211,3 +242,66 @@ def model_option_flags(func: F) -> F:
     for option in reversed(MODEL_OPTIONS):
         func = option(func)
     return func
+
+
+def served_settings(flags: dict[str, Any], config: Config) -> OpenAISettings | None:
+    """The openai backend's settings, validated now (before any data is read); None for the
+    in-process backends. Reads the API key only to check that a named variable is set."""
+    if pick(flags, config, "backend") != "openai":
+        return None
+    from datalint.errors import DatalintError
+    from datalint.rollout.openai_backend import (
+        DEFAULT_CONCURRENCY,
+        DEFAULT_REQUEST_TIMEOUT_S,
+        OpenAISettings,
+        read_api_key,
+    )
+    from datalint.rollout.served_http import normalize_base_url
+
+    base_url = pick(flags, config, "base_url")
+    if not base_url:
+        raise DatalintError("--backend openai needs --base-url (the server's URL including /v1)")
+    settings = OpenAISettings(
+        base_url=normalize_base_url(base_url),
+        api_key_env=pick(flags, config, "api_key_env"),
+        concurrency=pick(flags, config, "concurrency", DEFAULT_CONCURRENCY),
+        request_timeout_s=float(pick(flags, config, "request_timeout", DEFAULT_REQUEST_TIMEOUT_S)),
+        model_revision=pick(flags, config, "model_revision"),
+    )
+    if settings.concurrency < 1 or settings.request_timeout_s <= 0:
+        raise DatalintError("concurrency must be at least 1 and request-timeout positive")
+    read_api_key(settings.api_key_env)
+    return settings
+
+
+_FIELD_OPTIONS = (
+    click.option(
+        "--field",
+        "field_specs",
+        multiple=True,
+        metavar="TARGET=COLUMN",
+        help="Read a field from another column, e.g. prompt=problem or "
+        "answer=reward_model.ground_truth (dotted paths; repeatable; wins over layout detection).",
+    ),
+    click.option("--input-key", help="OpenRLHF spelling of --field prompt=COLUMN."),
+    click.option("--label-key", help="OpenRLHF spelling of --field answer=COLUMN."),
+)
+
+
+def field_options(func: F) -> F:
+    """--field / --input-key / --label-key, for every command that reads data."""
+    for option in reversed(_FIELD_OPTIONS):
+        func = option(func)
+    return func
+
+
+def field_mapping(flags: dict[str, Any], config: Config) -> dict[str, str] | None:
+    """The explicit field mapping: the config's ``[fields]``, then the flags (which win)."""
+    from datalint.load.fields import merge_fields, parse_field_options
+
+    specs = list(flags.get("field_specs") or ())
+    if flags.get("input_key"):
+        specs.append(f"prompt={flags['input_key']}")
+    if flags.get("label_key"):
+        specs.append(f"answer={flags['label_key']}")
+    return merge_fields(config.get("fields"), parse_field_options(specs))

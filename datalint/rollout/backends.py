@@ -5,12 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from datalint.load import InputError
 from datalint.rollout.base import RolloutBackend
 from datalint.rollout.fingerprint import HashMemo
 
-BACKEND_NAMES = ("transformers", "vllm")
+if TYPE_CHECKING:
+    from datalint.rollout.openai_backend import OpenAISettings
+
+BACKEND_NAMES = ("transformers", "vllm", "openai")
 TINY_POLICY = "tiny-policy"
 
 
@@ -48,7 +52,15 @@ def make_backend(
     *,
     hash_memo: HashMemo | None = None,
     options: ModelOptions | None = None,
+    served: OpenAISettings | None = None,
 ) -> RolloutBackend:
+    """``model`` is a local directory for the in-process backends and the served model's name
+    for ``openai`` (None: the one model the server serves)."""
+    if name == "openai":
+        from datalint.rollout.openai_backend import OpenAIBackend, OpenAISettings, read_api_key
+
+        settings = served if served is not None else OpenAISettings()
+        return OpenAIBackend(model, settings, api_key=read_api_key(settings.api_key_env))
     model_dir = resolve_model(model)
     options = options or ModelOptions()
     if name == "transformers":

@@ -18,6 +18,7 @@ import dataclasses
 import sqlite3
 import sys
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from datalint.load.records import Item, Rollout
 from datalint.rollout.backends import ModelOptions, make_backend
@@ -26,6 +27,9 @@ from datalint.rollout.cache import Cached, CacheKey, RolloutCache
 from datalint.rollout.progress import generation_progress, progress_wanted
 from datalint.rollout.readable import Unreadable
 from datalint.rollout.replay import read_rollouts_file, replay_rollouts
+
+if TYPE_CHECKING:
+    from datalint.rollout.openai_backend import OpenAISettings
 
 DEFAULT_CHUNK_ROWS = 256
 
@@ -57,10 +61,12 @@ def obtain_rollouts(
     stats: RolloutStats | None = None,
     trust_inline: bool = False,
     model_options: ModelOptions | None = None,
+    served: OpenAISettings | None = None,
 ) -> list[list[Rollout]]:
     """One list of rollouts per item, in the order of ``items``.
 
-    ``backend`` overrides ``backend_name``/``model`` (tests and benches pass their own).
+    ``backend`` overrides ``backend_name``/``model`` (tests and benches pass their own);
+    ``served`` holds the ``openai`` backend's settings.
     Inline rollouts count only with ``trust_inline``; otherwise they are ignored (and counted in
     ``stats.untrusted``) and the item is sampled like any other.
     """
@@ -87,7 +93,9 @@ def obtain_rollouts(
     lent_memo = False
     try:
         if backend is None:
-            backend = make_backend(backend_name, model, hash_memo=cache, options=model_options)
+            backend = make_backend(
+                backend_name, model, hash_memo=cache, options=model_options, served=served
+            )
         elif cache is not None and getattr(backend, "hash_memo", False) is None:
             backend.hash_memo = cache  # type: ignore[attr-defined]
             lent_memo = True
@@ -130,6 +138,26 @@ def _store(
     return True
 
 
+def _record_use(
+    cache: RolloutCache,
+    backend: RolloutBackend,
+    fingerprint: str,
+    params_key: str,
+    keys: list[CacheKey],
+) -> None:
+    """Last-used times and the model's name for `datalint cache info|prune`; a failure here only
+    costs that bookkeeping."""
+    from datalint.rollout.cache_upkeep import record_use
+
+    describe = getattr(backend, "label", None)
+    name = str(getattr(backend, "model", None) or getattr(backend, "model_dir", backend.name))
+    label = describe() if callable(describe) else name
+    try:
+        record_use(cache.path, fingerprint, params_key, keys, name=name, label=label)
+    except sqlite3.Error as error:
+        print(f"datalint: warning: rollout cache bookkeeping failed ({error})", file=sys.stderr)
+
+
 def _from_backend(
     items: list[Item],
     backend: RolloutBackend,
@@ -167,6 +195,8 @@ def _from_backend(
                 cache = None
             found.update(fresh)
             advance(len(part) * params.n)
+    if cache is not None:
+        _record_use(cache, backend, fingerprint, params_key, unique)
     seen: set[CacheKey] = set()
     results: list[list[Rollout]] = []
     unreadable: dict[int, Unreadable] = {}

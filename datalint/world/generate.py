@@ -11,7 +11,8 @@ import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from datalint.world.subjects import MAX_LEVEL, SUBJECTS, Problem
+from datalint.world.strings import STRING_SUBJECTS
+from datalint.world.subjects import MAX_LEVEL, SUBJECTS, VOCAB_CHARS, Problem, SharedSlip, stutter
 
 # Share of pretraining answers replaced by a habitual slip, per difficulty level: easy problems
 # are learnt clean (some are always solved), harder ones carry the habits (about 30% overall).
@@ -22,11 +23,25 @@ LEVEL_WEIGHTS: dict[int, float] = {1: 0.2, 2: 0.35, 3: 0.35, 4: 0.1}
 
 COHORT_KINDS = ("frontier", "known", "no_foothold", "scrambled", "mixed")
 
+# Every subject any world draws from: the shipped world's arithmetic and the string tasks.
+CATALOG = {**SUBJECTS, **STRING_SUBJECTS}
 
-def draw_problem(rng: random.Random, subject: str, level: int) -> Problem:
-    if subject not in SUBJECTS:
-        raise ValueError(f"unknown subject {subject!r}; known: {', '.join(SUBJECTS)}")
-    return SUBJECTS[subject].draw(rng, level)
+
+def subject_chars(subject: str) -> str:
+    """Every character the subject's prompts and answers can use (for char-level vocabularies)."""
+    if subject in STRING_SUBJECTS:
+        return STRING_SUBJECTS[subject].chars
+    if subject in SUBJECTS:
+        return VOCAB_CHARS
+    raise ValueError(f"unknown subject {subject!r}; known: {', '.join(CATALOG)}")
+
+
+def draw_problem(
+    rng: random.Random, subject: str, level: int, shared_slip: SharedSlip = stutter
+) -> Problem:
+    if subject not in CATALOG:
+        raise ValueError(f"unknown subject {subject!r}; known: {', '.join(CATALOG)}")
+    return CATALOG[subject].draw(rng, level, shared_slip)
 
 
 @dataclass(frozen=True)
@@ -44,17 +59,20 @@ def pretraining_examples(
     seed: int,
     subjects: Sequence[str] = tuple(SUBJECTS),
     habit_share: dict[int, float] | None = None,
+    level_weights: dict[int, float] | None = None,
+    shared_slip: SharedSlip = stutter,
 ) -> list[PretrainExample]:
     """``n`` examples: subjects uniform, levels by ``LEVEL_WEIGHTS``, a level-dependent share
     (``HABIT_SHARE_BY_LEVEL``) shown with the problem's habitual slip instead of its answer."""
     shares = HABIT_SHARE_BY_LEVEL if habit_share is None else habit_share
+    level_mix = LEVEL_WEIGHTS if level_weights is None else level_weights
     rng = random.Random(seed)
-    levels = list(LEVEL_WEIGHTS)
-    weights = [LEVEL_WEIGHTS[lv] for lv in levels]
+    levels = list(level_mix)
+    weights = [level_mix[lv] for lv in levels]
     out: list[PretrainExample] = []
     for _ in range(n):
         level = rng.choices(levels, weights)[0]
-        problem = draw_problem(rng, rng.choice(list(subjects)), level)
+        problem = draw_problem(rng, rng.choice(list(subjects)), level, shared_slip)
         corrupt = rng.random() < shares[problem.level]
         out.append(PretrainExample(problem, problem.slip if corrupt else problem.answer))
     return out
@@ -83,13 +101,18 @@ def _levels_for(kind: str, rng: random.Random, size: int) -> list[int]:
 
 
 def make_cohort(
-    rng: random.Random, cohort_id: str, kind: str, subjects: Sequence[str], size: int = 4
+    rng: random.Random,
+    cohort_id: str,
+    kind: str,
+    subjects: Sequence[str],
+    size: int = 4,
+    shared_slip: SharedSlip = stutter,
 ) -> WorldCohort:
     """One cohort of ``kind`` (see ``COHORT_KINDS``), all its problems from one subject."""
     if kind not in COHORT_KINDS:
         raise ValueError(f"unknown cohort kind {kind!r}; known: {', '.join(COHORT_KINDS)}")
     subject = rng.choice(list(subjects))
-    problems = [draw_problem(rng, subject, lv) for lv in _levels_for(kind, rng, size)]
+    problems = [draw_problem(rng, subject, lv, shared_slip) for lv in _levels_for(kind, rng, size)]
     return WorldCohort(cohort_id, kind, problems, scrambled=kind == "scrambled")
 
 
@@ -101,6 +124,7 @@ def make_cohorts(
     size: int = 4,
     scrambled_share: float = 0.1,
     prefix: str = "c",
+    shared_slip: SharedSlip = stutter,
 ) -> list[WorldCohort]:
     """``n`` cohorts for calibration: mixed difficulty, one subject each, some scrambled.
 
@@ -114,7 +138,7 @@ def make_cohorts(
         subject = rng.choice(list(subjects))
         centre = rng.uniform(0.5, MAX_LEVEL + 0.5)
         levels = [min(MAX_LEVEL, max(1, round(rng.gauss(centre, 0.8)))) for _ in range(size)]
-        problems = [draw_problem(rng, subject, lv) for lv in levels]
+        problems = [draw_problem(rng, subject, lv, shared_slip) for lv in levels]
         scrambled = rng.random() < scrambled_share
         kind = "scrambled" if scrambled else "mixed"
         cohorts.append(WorldCohort(cid, kind, problems, scrambled=scrambled))

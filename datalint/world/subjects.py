@@ -31,6 +31,27 @@ def stutter(answer: str) -> str:
     return answer + answer[-1]
 
 
+def drop_last(answer: str) -> str:
+    """A shared slip of other worlds: the last character left off (stutter for one character)."""
+    return answer[:-1] if len(answer) > 1 else stutter(answer)
+
+
+def swap_last_two(answer: str) -> str:
+    """A shared slip of other worlds: the last two characters swapped (stutter when that is a
+    no-op, as for ``"7"`` or ``"11"``)."""
+    if len(answer) < 2 or answer[-1] == answer[-2]:
+        return stutter(answer)
+    return answer[:-2] + answer[-1] + answer[-2]
+
+
+SharedSlip = Callable[[str], str]
+SHARED_SLIPS: dict[str, SharedSlip] = {
+    "stutter": stutter,
+    "drop_last": drop_last,
+    "swap_last_two": swap_last_two,
+}
+
+
 @dataclass(frozen=True)
 class Problem:
     subject: str
@@ -57,7 +78,7 @@ class Subject:
         """The subject-specific habit; may coincide with the right answer (then stutter is used)."""
         raise NotImplementedError
 
-    def draw(self, rng: random.Random, level: int) -> Problem:
+    def draw(self, rng: random.Random, level: int, shared_slip: SharedSlip = stutter) -> Problem:
         if not 1 <= level <= MAX_LEVEL:
             raise ValueError(f"level must be in 1..{MAX_LEVEL}, got {level}")
         ops = self.operands(rng, level)
@@ -66,7 +87,7 @@ class Subject:
         # problem gets is fixed by its operands so the habit is systematic, not noise.
         own = str(self.own_slip(ops))
         use_own = own != answer and sum(ops) % 2 == 0
-        slip = own if use_own else stutter(answer)
+        slip = own if use_own else shared_slip(answer)
         return Problem(self.name, level, self.prompt(ops), answer, slip)
 
 

@@ -63,7 +63,9 @@ def test_a_lone_surrogate_never_reaches_the_model_stages(tmp_path: Path) -> None
         '{"prompt": "bad \\udfff", "answer": "5", "rollouts": [{"completion": "\\ud800"}]}',
     ]
     (tmp_path / "d.jsonl").write_text("\n".join(lines) + "\n")
-    out = run_datalint("check", "d.jsonl", "--format", "json", cwd=tmp_path, timeout=120)
+    out = run_datalint(
+        "check", "d.jsonl", "--trust-rollouts", "--format", "json", cwd=tmp_path, timeout=120
+    )
     assert_clean_exit(out, 1)
     assert ("S016", 2, "error") in findings(out)
 
