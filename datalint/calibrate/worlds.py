@@ -175,8 +175,10 @@ def load_worlds(
     settings_hash: str | None = None,
     notify: Notify = lambda _m: None,
     workdir: Path | None = None,
+    include_online: bool = False,
 ) -> tuple[list[CalibrationSet], str]:
-    """One calibration set per store, each named by its world; and their similarity method."""
+    """One calibration set per store, each named by its world; and their similarity method.
+    ``include_online`` adds each store's online runs of ``datalint loop`` to its base runs."""
     names = names or {}
     own_tmp = None
     if workdir is None:
@@ -186,10 +188,15 @@ def load_worlds(
         sets = []
         for path in paths:
             db = restore_store(path, workdir)
+            world = world_name(path, names)
+            if include_online:
+                from datalint.loop.store import WithOnlineRuns
+
+                online = WithOnlineRuns(db)
+                sets.append(load_calibration_set(online, settings_hash, world=world))  # type: ignore[arg-type]
+                continue
             with CalibrationStore(db) as store:
-                sets.append(
-                    load_calibration_set(store, settings_hash, world=world_name(path, names))
-                )
+                sets.append(load_calibration_set(store, settings_hash, world=world))
     finally:
         if own_tmp is not None:
             own_tmp.cleanup()

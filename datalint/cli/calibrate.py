@@ -207,6 +207,11 @@ def _world_options(f: Any) -> Any:
     help="Local calibration: fit on these stores' worlds plus STORE's cohorts, up-weighted.",
 )
 @click.option("--local-weight", type=FiniteFloat(0, min_open=True), help="Weight of a local row.")
+@click.option(
+    "--include-online",
+    is_flag=True,
+    help="Add the online runs of `datalint loop` (measured from moving weights) to the base runs.",
+)
 @click.option("--build-command", help="How to rebuild this predictor, for the card.")
 @click.option(
     "--sweep",
@@ -224,6 +229,7 @@ def fit_command(
     variant: str,
     prior_paths: tuple[str, ...],
     local_weight: float | None,
+    include_online: bool,
     build_command: str | None,
     sweep_path: str | None,
 ) -> None:
@@ -240,7 +246,7 @@ def fit_command(
             chosen: Label = "reward" if label == "reward" else "nll"
             paths = list(prior_paths) + list(store_paths)
             sets, method, evaluation = _load_worlds_and_evaluate(
-                paths, world_names, settings_hash, folds
+                paths, world_names, settings_hash, folds, include_online
             )
             for world_eval in evaluation["worlds"].values():
                 print_validation(world_eval)
@@ -280,14 +286,23 @@ def fit_command(
 
 
 def _load_worlds_and_evaluate(
-    paths: list[str], world_names: tuple[str, ...], settings_hash: str | None, folds: int
+    paths: list[str],
+    world_names: tuple[str, ...],
+    settings_hash: str | None,
+    folds: int,
+    include_online: bool = False,
 ) -> tuple[list[Any], str, dict[str, Any]]:
-    """The stores as worlds (checked comparable), and each one's in-world evaluation."""
+    """The stores as worlds (checked comparable), and each one's in-world evaluation. Online runs
+    of ``datalint loop`` (their own table) count only with ``include_online``."""
     from datalint.calibrate.evaluate import evaluate
     from datalint.calibrate.worlds import load_worlds, parse_world_names
 
     sets, method = load_worlds(
-        paths, names=parse_world_names(world_names), settings_hash=settings_hash, notify=_note
+        paths,
+        names=parse_world_names(world_names),
+        settings_hash=settings_hash,
+        notify=_note,
+        include_online=include_online,
     )
     return sets, method, {"worlds": {c.world: evaluate(c, folds=folds) for c in sets}}
 
@@ -298,12 +313,18 @@ def _load_worlds_and_evaluate(
 )
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False), help="JSON + PNG plots here.")
 @_world_options
+@click.option(
+    "--include-online",
+    is_flag=True,
+    help="Add the online runs of `datalint loop` (measured from moving weights) to the base runs.",
+)
 def evaluate_command(
     store_paths: tuple[str, ...],
     output_dir: str | None,
     folds: int,
     settings_hash: str | None,
     world_names: tuple[str, ...],
+    include_online: bool,
 ) -> None:
     """Cross-validated evaluation of the predictor beside the free baselines, both labels; with
     several STOREs (one world each), also nested leave-one-world-out."""
@@ -313,7 +334,7 @@ def evaluate_command(
             from datalint.calibrate.report import print_evaluation, print_lowo, write_outputs
 
             sets, method, evaluation = _load_worlds_and_evaluate(
-                list(store_paths), world_names, settings_hash, folds
+                list(store_paths), world_names, settings_hash, folds, include_online
             )
             lowo = leave_one_world_out(sets) if len(sets) >= 2 else None
         except _store_errors() as exc:
