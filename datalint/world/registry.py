@@ -4,8 +4,8 @@ A world is a policy (architecture, size, tokenizer, pretraining recipe and seed)
 and habits it was pretrained on, the prompt format its data uses, and the fixed seeds of its
 cohorts, probe and world check. ``scripts/build_world.py NAME`` builds it into ``worlds/NAME/``
 and ``scripts/label_world.sh NAME`` measures its labels with ``datalint calibrate``'s fixed rule.
-World 0 is the shipped tiny policy (``pretrained/tiny-policy``); its spec reproduces
-``scripts/train_tiny_policy.py``.
+World 0 is the shipped tiny policy (``pretrained/tiny-policy``), which
+``scripts/train_tiny_policy.py`` pretrains from its spec.
 
 Pure python: the torch parts (tokenizer, model, pretraining) live in ``datalint.world.policy``.
 """
