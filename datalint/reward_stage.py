@@ -19,6 +19,7 @@ Message templates may use these context keys: cohort features: ``cohort_id``, ``
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 from datalint.engine import Gate
 from datalint.features import Group, compute_cohort_features, item_diagnostics
@@ -82,13 +83,13 @@ def _evaluate_cohort(
 ) -> CohortReport:
     grades = grade_items(cohort.items, per_item, grading=grading)
     rewards = grades.rewards
+    # item-level metrics: at the item's line, naming the cohort for the finding and its message
+    observe = partial(gate.observe, cohort=cohort.id, cohort_id=cohort.id)
     for failure in grades.failures:
-        gate.observe(
+        observe(
             "verifier_errors",
             failure.n_failed,
             failure.source,
-            cohort=cohort.id,
-            cohort_id=cohort.id,
             verifier=failure.verifier,
             error=failure.message,
             n_failed=failure.n_failed,
@@ -96,12 +97,10 @@ def _evaluate_cohort(
         )
 
     for mismatch in grades.mismatches:
-        gate.observe(
+        observe(
             "replayed_reward_mismatches",
             mismatch.n_mismatched,
             mismatch.source,
-            cohort=cohort.id,
-            cohort_id=cohort.id,
             n_mismatched=mismatch.n_mismatched,
             n_claimed=mismatch.n_claimed,
             claimed=mismatch.claimed,
@@ -114,12 +113,10 @@ def _evaluate_cohort(
             diag.samples = pick_samples([r.completion for r in item_rollouts], list(item_rewards))
     for item, diag, item_rewards in zip(cohort.items, diagnostics, rewards, strict=True):
         if diag.n_rollouts:
-            gate.observe(
+            observe(
                 "item_pass_rate",
                 diag.pass_rate,
                 item.source,
-                cohort=cohort.id,
-                cohort_id=cohort.id,
                 n_correct=sum(r >= 0.5 for r in item_rewards),
                 n_rollouts=diag.n_rollouts,
             )
