@@ -138,7 +138,11 @@ def test_no_readable_answer_is_a_format_failure_only() -> None:
     assert g.seen == {PARSEABLE: 0.0}  # no answers: no majority to speak of
     assert fired(g) == ["RW202"]
     assert "none of 3 rollouts gives an answer the exact verifier reads" in g.findings[0].message
-    assert "(strict extraction), e.g. 'The answer is 35.'" in g.findings[0].message
+    assert "(the whole completion), e.g. 'The answer is 35.'" in g.findings[0].message
+    g = gate("RW202")
+    it = item("35", verifier="numeric")
+    triage_item(it, graded(["so 35", "no"], [0.0, 0.0]), g, grading=EXACT, cohort="c")
+    assert "the numeric verifier reads (strict extraction)" in g.findings[0].message
 
 
 def test_one_readable_answer_is_enough_to_not_be_a_format_failure() -> None:

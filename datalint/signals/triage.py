@@ -19,8 +19,9 @@ Solved by every rollout (every reward >= 0.5):
                                   (RW204 leaked when high, RW205 mastered otherwise)
 
 Message context keys: ``n_rollouts``, ``n_parseable``, ``n_agree``, ``n_distinct``, ``answer``
-(the most common answer, cut to 40 characters), ``gold``, ``verifier``, ``extraction``,
-``sample`` (the start of one completion), ``where`` (where a leaked answer was found).
+(the most common answer, cut to 40 characters), ``gold``, ``verifier``, ``extraction`` (how the
+answers were read), ``sample`` (the start of one completion), ``where`` (where a leaked answer
+was found).
 Work per item is linear in its completions: one extraction each, one dictionary count.
 """
 
@@ -110,14 +111,15 @@ def _observe_failed(
             shown.setdefault(answer.key, answer.shown)
     n = len(graded)
     n_parseable = sum(counts.values())
+    verifier = verifier_name(item, grading.default_verifier)
     context = {
         "cohort_id": cohort,
         "n_rollouts": n,
         "n_parseable": n_parseable,
         "n_distinct": len(counts),
         "gold": _cut(describe_gold(item)),
-        "verifier": verifier_name(item, grading.default_verifier),
-        "extraction": grading.extraction,
+        "verifier": verifier,
+        "extraction": _reading(verifier, grading.extraction),
         "sample": _cut(" ".join(graded[0].completion[: _SAMPLE_CHARS * 4].split())) or "(empty)",
     }
     gate.observe(PARSEABLE, n_parseable / n, item.source, cohort=cohort, **context)
@@ -153,6 +155,11 @@ def _observe_solved(
         gold=_cut(describe_gold(item)),
         where=where,
     )
+
+
+def _reading(verifier: str, mode: str) -> str:
+    """How the verifier read the answers, for messages (the mode applies to numeric and math)."""
+    return f"{mode} extraction" if verifier in ("numeric", "math") else "the whole completion"
 
 
 def _gold_set(item: Item) -> set[str]:
