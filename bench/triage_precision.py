@@ -23,7 +23,8 @@ RW205 --format json`, sampling with the shipped tiny policy, --seed, no cache), 
 scored against the planted label it names: precision = planted among its findings, recall =
 findings among the planted items of its kind (and among those that are dead ends at all, since a
 planted item the policy does not fail or solve every time is not the rule's to find). What the
-rules say on unplanted items is reported per band. Needs the 'hf' extra (torch, transformers).
+rules say on unplanted items is reported per band, and beside RW201 the baseline it replaces:
+RW102, which calls every dead end "check the gold answer, then the difficulty". Needs the 'hf' extra (torch, transformers).
 """
 
 from __future__ import annotations
@@ -147,6 +148,13 @@ def score(report: dict, labels: list[str]) -> dict:
                 else None
             )
         out["rules"][code] = entry
+    # the baseline without triage: RW102 flags every dead end alike, so "check the gold answer"
+    # (its fix text) is right this often
+    wrong = {ln for ln, lab in kind.items() if lab == "wrong_gold"}
+    out["baseline_every_dead_end_as_wrong_gold"] = {
+        "findings": len(dead_end),
+        "precision": round(len(dead_end & wrong) / len(dead_end), 3) if dead_end else None,
+    }
     return out
 
 
