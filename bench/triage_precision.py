@@ -24,7 +24,8 @@ scored against the planted label it names: precision = planted among its finding
 findings among the planted items of its kind (and among those that are dead ends at all, since a
 planted item the policy does not fail or solve every time is not the rule's to find). What the
 rules say on unplanted items is reported per band, and beside RW201 the baseline it replaces:
-RW102, which calls every dead end "check the gold answer, then the difficulty". Needs the 'hf' extra (torch, transformers).
+RW102, which calls every dead end "check the gold answer, then the difficulty". Needs the 'hf'
+extra (torch, transformers).
 """
 
 from __future__ import annotations
