@@ -105,6 +105,7 @@ def measure_cohorts(
         gate,
         similarity=similarity,
         grading=grading or Grading(default_verifier=default_verifier),
+        probe_items=probe_items,
     )
     n_sampled = len(ordered) - stats.replayed
     return CohortMeasurement(

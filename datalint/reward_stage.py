@@ -7,7 +7,9 @@ per-item diagnostics, and observes these metrics (the rules hold the thresholds)
 - every cohort feature by its name, at the cohort's first item;
 - ``item_pass_rate`` per graded item, at the item's line;
 - ``verifier_errors`` (how many rollouts its verifier failed on) per item where it failed;
-- ``replayed_reward_mismatches`` (how many replayed rewards the verifier contradicts) per item.
+- ``replayed_reward_mismatches`` (how many replayed rewards the verifier contradicts) per item;
+- the dead-end triage metrics of :mod:`datalint.signals.triage` per item that every rollout
+  failed or every rollout passed, at the item's line.
 
 Message templates may use these context keys: cohort features: ``cohort_id``, ``lines``,
 ``n_items``, ``n_all_correct``, ``n_all_wrong``, ``n_disagree``; ``item_pass_rate``:
@@ -25,7 +27,8 @@ from datalint.engine import Gate
 from datalint.features import Group, compute_cohort_features, item_diagnostics
 from datalint.findings import CohortReport, ItemDiagnostic, pick_samples
 from datalint.grade import DEFAULT_VERIFIER, Grading, grade_items
-from datalint.load.records import Cohort, Rollout, Source
+from datalint.load.records import Cohort, Item, Rollout, Source
+from datalint.signals import triage
 
 CohortRollouts = Sequence[Sequence[Rollout]]  # per item of a cohort, its rollouts
 _MAX_RANGES_SHOWN = 6
@@ -39,20 +42,23 @@ def evaluate_cohorts(
     similarity: Mapping[str, float] | None = None,
     default_verifier: str = DEFAULT_VERIFIER,
     grading: Grading | None = None,
+    probe_items: Sequence[Item] | None = None,
 ) -> list[CohortReport]:
     """One :class:`CohortReport` per cohort, in order; findings go to ``gate``.
 
     ``rollouts`` gives each cohort's rollouts per item: a sequence parallel to ``cohorts``, a
     mapping by cohort id, or None to replay the items' own ``rollouts``. ``similarity`` maps a
     cohort id to its target_similarity (missing when absent). Grading fills ``Rollout.reward``;
-    ``grading`` (else ``default_verifier`` alone) says how.
+    ``grading`` (else ``default_verifier`` alone) says how. ``probe_items`` let triage find an
+    answer that a probe item holds (RW204).
     """
     grading = grading or Grading(default_verifier=default_verifier)
+    probe = triage.ProbeAnswers(probe_items) if probe_items and gate.wants(triage.LEAK) else None
     reports = []
     for index, cohort in enumerate(cohorts):
         per_item = _rollouts_of(cohort, index, rollouts)
         sim = similarity.get(cohort.id) if similarity is not None else None
-        reports.append(_evaluate_cohort(cohort, per_item, gate, sim, grading))
+        reports.append(_evaluate_cohort(cohort, per_item, gate, sim, grading, probe))
     return reports
 
 
@@ -80,6 +86,7 @@ def _evaluate_cohort(
     gate: Gate,
     target_similarity: float | None,
     grading: Grading,
+    probe: triage.ProbeAnswers | None = None,
 ) -> CohortReport:
     grades = grade_items(cohort.items, per_item, grading=grading)
     rewards = grades.rewards
@@ -120,6 +127,10 @@ def _evaluate_cohort(
                 n_correct=sum(r >= 0.5 for r in item_rewards),
                 n_rollouts=diag.n_rollouts,
             )
+    for item, item_rollouts in zip(cohort.items, per_item, strict=True):
+        triage.triage_item(
+            item, item_rollouts, gate, grading=grading, cohort=cohort.id, probe=probe
+        )
 
     groups = [Group(r, ro) for r, ro in zip(rewards, per_item, strict=True)]
     features = compute_cohort_features(groups, target_similarity=target_similarity)
