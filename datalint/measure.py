@@ -15,12 +15,13 @@ from datalint.cohorts import make_cohorts
 from datalint.engine import Gate
 from datalint.findings import CohortReport
 from datalint.grade.settings import Grading
-from datalint.load.records import Cohort, Item
+from datalint.load.records import Cohort, Item, Rollout
 from datalint.rollout.base import SamplingParams
 
 if TYPE_CHECKING:
     from datalint.rollout.backends import ModelOptions
     from datalint.rollout.readable import Unreadable
+    from datalint.rollout.stage import RolloutStats
 
 
 @dataclass(slots=True)
@@ -31,6 +32,8 @@ class CohortMeasurement:
     unreadable: list[tuple[Item, Unreadable]] = field(default_factory=list)
     unjudged: list[Cohort] = field(default_factory=list)  # no readable item left: no features
     n_sampled: int = 0  # items sent to a backend (not replayed)
+    rollouts: list[list[list[Rollout]]] = field(default_factory=list)  # per cohort, per item
+    rollout_stats: RolloutStats | None = None
 
 
 def measure_cohorts(
@@ -105,7 +108,9 @@ def measure_cohorts(
         grading=grading or Grading(default_verifier=default_verifier),
     )
     n_sampled = len(ordered) - stats.replayed
-    return CohortMeasurement(cohorts, reports, method, unreadable, unjudged, n_sampled)
+    return CohortMeasurement(
+        cohorts, reports, method, unreadable, unjudged, n_sampled, per_cohort, stats
+    )
 
 
 def report_unreadable(gate: Gate, item: Item, why: Unreadable) -> None:

@@ -30,51 +30,65 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
     return out
 
 
+_INPUT_OPTIONS: tuple[Any, ...] = (
+    click.option(
+        "--select",
+        multiple=True,
+        help="Rule codes or prefixes to enable (replaces the default set).",
+    ),
+    click.option("--extend-select", multiple=True, help="Rule codes or prefixes to add."),
+    click.option("--ignore", multiple=True, help="Rule codes or prefixes to disable."),
+    click.option(
+        "--probe",
+        type=click.Path(),
+        help="Target evaluation set (JSONL): contamination and similarity.",
+    ),
+    click.option(
+        "--rollouts",
+        "rollouts_file",
+        type=click.Path(),
+        help="Precomputed rollouts from `datalint rollout`.",
+    ),
+    click.option(
+        "--field",
+        "field_specs",
+        multiple=True,
+        metavar="TARGET=COLUMN",
+        help="Read a field from another column, e.g. prompt=problem or "
+        "answer=reward_model.ground_truth (dotted paths; repeatable; wins over layout detection).",
+    ),
+    click.option("--input-key", help="OpenRLHF spelling of --field prompt=COLUMN."),
+    click.option("--label-key", help="OpenRLHF spelling of --field answer=COLUMN."),
+    sampling_options,
+    click.option(
+        "--cohort-size",
+        type=click.IntRange(1),
+        default=None,
+        help="Items per cohort when the data has no `cohort` field.  [default: 4]",
+    ),
+    click.option(
+        "--default-verifier", default=None, help="Verifier for items without one.  [default: exact]"
+    ),
+    answer_extraction_option,
+    click.option(
+        "--predictor",
+        type=click.Path(),
+        envvar="DATALINT_PREDICTOR",
+        help="Lift predictor (.onnx).  [default: the shipped one]",
+    ),
+)
+
+
+def input_options(func: Any) -> Any:
+    """The options that say what to read and how to measure it: shared by check and select."""
+    for option in reversed(_INPUT_OPTIONS):
+        func = option(func)
+    return func
+
+
 @click.command("check")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option(
-    "--select", multiple=True, help="Rule codes or prefixes to enable (replaces the default set)."
-)
-@click.option("--extend-select", multiple=True, help="Rule codes or prefixes to add.")
-@click.option("--ignore", multiple=True, help="Rule codes or prefixes to disable.")
-@click.option(
-    "--probe",
-    type=click.Path(),
-    help="Target evaluation set (JSONL): contamination and similarity.",
-)
-@click.option(
-    "--rollouts",
-    "rollouts_file",
-    type=click.Path(),
-    help="Precomputed rollouts from `datalint rollout`.",
-)
-@click.option(
-    "--field",
-    "field_specs",
-    multiple=True,
-    metavar="TARGET=COLUMN",
-    help="Read a field from another column, e.g. prompt=problem or "
-    "answer=reward_model.ground_truth (dotted paths; repeatable; wins over layout detection).",
-)
-@click.option("--input-key", help="OpenRLHF spelling of --field prompt=COLUMN.")
-@click.option("--label-key", help="OpenRLHF spelling of --field answer=COLUMN.")
-@sampling_options
-@click.option(
-    "--cohort-size",
-    type=click.IntRange(1),
-    default=None,
-    help="Items per cohort when the data has no `cohort` field.  [default: 4]",
-)
-@click.option(
-    "--default-verifier", default=None, help="Verifier for items without one.  [default: exact]"
-)
-@answer_extraction_option
-@click.option(
-    "--predictor",
-    type=click.Path(),
-    envvar="DATALINT_PREDICTOR",
-    help="Lift predictor (.onnx).  [default: the shipped one]",
-)
+@input_options
 @click.option(
     "--fail-under",
     type=FiniteFloat(),
@@ -132,12 +146,11 @@ def _fields(flags: dict[str, Any], config: Any) -> dict[str, str] | None:
     return merge_fields(config.get("fields"), parse_field_options(specs))
 
 
-def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
+def build_check(paths: tuple[str, ...], flags: dict[str, Any]) -> tuple[Any, tuple[Any, ...]]:
+    """The CheckOptions and rules that the flags and the config ask for (check and select)."""
     from datalint.cli.terminal import is_interactive_stream
     from datalint.config import check_selector, load_config, select_rules
-    from datalint.pipeline import CheckOptions, run_check
-    from datalint.report import get_renderer
-    from datalint.report.escape import unwrap
+    from datalint.pipeline import CheckOptions
     from datalint.rulebook import load_rules
 
     all_rules = load_rules()
@@ -157,7 +170,7 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
     params = sampling_params(flags, config)
     grading = grading_setup(flags, config)
     how = model_options(flags, config)
-    served = None if flags["static_only"] else served_settings(flags, config)
+    served = None if flags.get("static_only") else served_settings(flags, config)
     opts = CheckOptions(
         paths=list(paths),
         fields=_fields(flags, config),
@@ -173,18 +186,27 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
         cohort_size=pick(flags, config, "cohort_size", 4),
         default_verifier=grading.default_verifier,
         grading=grading,
-        static_only=flags["static_only"],
-        require_model=flags["require_model"],
+        static_only=bool(flags.get("static_only")),
+        require_model=bool(flags.get("require_model")),
         use_cache=not flags["no_cache"],
         cache_dir=flags["cache_dir"],
         predictor=pick(flags, config, "predictor"),
-        fail_under=pick(flags, config, "fail_under"),
+        fail_under=pick(flags, config, "fail_under") if "fail_under" in flags else None,
         progress=is_interactive_stream(sys.stderr),
         dtype=how.dtype,
         device=how.device,
         system_prompt=how.system_prompt,
         served=served,
     )
+    return opts, rules
+
+
+def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
+    from datalint.pipeline import run_check
+    from datalint.report import get_renderer
+    from datalint.report.escape import unwrap
+
+    opts, rules = build_check(paths, flags)
 
     def note(message: str) -> None:
         if not flags["quiet"]:

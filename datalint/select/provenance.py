@@ -1,0 +1,90 @@
+"""Per-item provenance: how each pass rate was measured.
+
+The sidecar is a rollouts file (``datalint/rollout/replay.py``'s format) whose header adds
+``datalint_version`` and whose item lines add ``pass_rate``, ``k``, ``grades``, ``verifier``,
+``model``, ``fingerprint`` and ``params``. So the file a run wrote is read back as it is with
+``--rollouts FILE``: its completions are replayed and regraded, nothing is sampled.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from datalint import __version__
+from datalint.load.records import Item
+from datalint.pipeline import CheckOptions, CheckTrace
+from datalint.rollout.replay import header_line, rollouts_line
+
+
+def run_facts(opts: CheckOptions, trace: CheckTrace) -> dict[str, Any]:
+    """Model, fingerprint and decoding of the run (what the cache keyed the rollouts by)."""
+    stats = trace.rollout_stats
+    model, fingerprint, backend = opts.model, None, opts.backend
+    if opts.rollouts_file:
+        from datalint.rollout.replay import read_rollouts_file
+
+        head = read_rollouts_file(opts.rollouts_file).header
+        model, fingerprint = head.get("model", model), head.get("fingerprint")
+        backend = f"replay of {opts.rollouts_file}"
+    elif stats is not None and stats.fingerprint is not None:
+        fingerprint, backend = stats.fingerprint, stats.backend or backend
+    elif stats is not None and stats.replayed:
+        backend = "inline rollouts (trusted with --trust-rollouts)"
+    return {
+        "backend": backend,
+        "model": model or "the shipped tiny policy",
+        "fingerprint": fingerprint,
+        "params": {
+            "n": opts.rollouts_per_item,
+            "temperature": opts.temperature,
+            "max_new_tokens": opts.max_new_tokens,
+            "seed": opts.seed,
+        },
+        "datalint_version": __version__,
+    }
+
+
+def item_facts(
+    item: Item, trace: CheckTrace, facts: dict[str, Any], default_verifier: str
+) -> dict[str, Any] | None:
+    rollouts = trace.rollouts.get(id(item))
+    if rollouts is None:
+        return None
+    grades = [r.reward for r in rollouts if r.reward is not None]
+    return {
+        "pass_rate": sum(g >= 0.5 for g in grades) / len(grades) if grades else None,
+        "k": len(grades),
+        "grades": grades,
+        "verifier": item.verifier or default_verifier,
+        "model": facts["model"],
+        "fingerprint": facts["fingerprint"],
+        "params": facts["params"],
+        "datalint_version": facts["datalint_version"],
+    }
+
+
+def write_sidecar(path: str, opts: CheckOptions, trace: CheckTrace, default_verifier: str) -> int:
+    """One header line, then one line per measured item; returns the number of items."""
+    facts = run_facts(opts, trace)
+    head = header_line(
+        backend=str(facts["backend"]),
+        model=facts["model"],
+        fingerprint=facts["fingerprint"] or "",
+        params=facts["params"],
+    )
+    head["datalint_version"] = facts["datalint_version"]
+    n = 0
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(json.dumps(head, ensure_ascii=False) + "\n")
+        for item in trace.items:
+            extra = item_facts(item, trace, facts, default_verifier)
+            if extra is None:
+                continue
+            line = rollouts_line(item, trace.rollouts[id(item)])
+            line.update(extra)
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            n += 1
+    return n
