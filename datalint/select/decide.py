@@ -1,10 +1,12 @@
 """A check's trace -> a verdict per item: kept, or the reasons (criteria and rule codes) that
 rejected it. Error-level findings reject too: an item-scope error rejects its row, a
-cohort-scope error its cohort's rows (waive a code with ``--ignore``)."""
+cohort-scope error its cohort's rows (waive a code with ``--ignore``). Where several records
+share a line (a minified JSON array), an item-scope finding there cannot name its record and
+rejects none of them."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from datalint.findings import Report
@@ -58,9 +60,12 @@ def decide(
     for unit, members in units:
         for item in members:
             verdicts[id(item)].reasons.extend(unit.reasons)
+    per_line = Counter((it.source.path, it.source.line) for it in trace.items)
     for item in trace.items:
         v = verdicts[id(item)]
-        codes = item_errors.get((item.source.path, item.source.line), set())
+        where = (item.source.path, item.source.line)
+        # several records on one line (a minified JSON array): a finding there names no record
+        codes = set(item_errors.get(where, set())) if per_line[where] == 1 else set()
         codes |= cohort_errors.get(v.cohort or "", set())
         v.reasons.extend(sorted(codes))
     return verdicts
