@@ -100,7 +100,7 @@ def run_check(
     gate = Gate(rules)
     files = discover_files(opts.paths, exclude=[opts.rollouts_file] if opts.rollouts_file else [])
     probe_items = read_items_quietly(opts.probe) if opts.probe else None
-    max_line = _max_line_bytes(rules)
+    max_line = max_line_bytes(rules)
     static_checks = build_static_checks(gate, probe_items=probe_items, grading=grading)
     for line in skip_notes(static_checks):
         notify(line)
@@ -185,7 +185,7 @@ def run_check(
     return Report(findings=findings, cohorts=result.cohorts, summary=summary)
 
 
-def _max_line_bytes(rules: tuple[Rule, ...]) -> int:
+def max_line_bytes(rules: tuple[Rule, ...]) -> int:
     """The loader's limit is the threshold of the line-length rule (one number, one place)."""
     for rule in rules:
         if rule.feature == "line_bytes":

@@ -333,7 +333,7 @@ def test_json_array_round_trip(minified: bool, tmp_path: Path, fake: list) -> No
     )
 
 
-def _table(name: str):  # noqa: ANN202
+def _table(name: str):
     import pyarrow as pa
 
     return pa.Table.from_pylist([json.loads(x) for x in _jsonl_rows(LAYOUTS / name)])

@@ -13,7 +13,7 @@ from datalint.findings import Report
 from datalint.load import InputError
 from datalint.load.discover import SAVE_TO_DISK_METADATA
 from datalint.load.records import Item, Source
-from datalint.pipeline import CheckOptions, CheckTrace, Notify, run_check
+from datalint.pipeline import CheckOptions, CheckTrace, Notify, max_line_bytes, run_check
 from datalint.rulebook import Rule
 from datalint.select.criteria import Criteria
 from datalint.select.decide import ItemVerdict, decide
@@ -94,7 +94,7 @@ def run_select(
     default_verifier = opts.grading.default_verifier if opts.grading else opts.default_verifier
     facts: dict[str, Any] | None = None
     if provenance_columns or provenance:
-        from datalint.select.provenance import run_facts
+        from datalint.rollout.provenance import run_facts
 
         facts = run_facts(opts, trace)
     by_file: dict[str, dict[int, list[Item]]] = defaultdict(lambda: defaultdict(list))
@@ -115,7 +115,15 @@ def run_select(
             return sorted(set(codes_at.get((path, line), []))) or [NOT_A_RECORD]
 
         counts = _write_one(
-            source_path, by_file.get(source_path, {}), classify, reasons, kept_to, rejects_to, opts
+            source_path,
+            by_file.get(source_path, {}),
+            classify,
+            reasons,
+            kept_to,
+            rejects_to,
+            opts,
+            provenance_columns,
+            max_line_bytes(rules),
         )
         result.files.append(
             FileResult(source_path, str(kept_to), str(rejects_to) if rejects_to else None, counts)
@@ -128,7 +136,7 @@ def run_select(
         {v.cohort for v in verdicts.values() if v.kept and v.cohort is not None}
     )
     if provenance:
-        from datalint.select.provenance import write_sidecar
+        from datalint.rollout.provenance import write_sidecar
 
         write_sidecar(provenance, opts, trace, default_verifier)
     return result
@@ -141,7 +149,7 @@ def _classifier(
     default_verifier: str,
     provenance_columns: bool,
 ) -> Any:
-    from datalint.select.provenance import item_facts
+    from datalint.rollout.provenance import item_facts
 
     def classify(source: Source, item: Item | None) -> tuple[bool, dict[str, Any]]:
         assert item is not None
@@ -173,17 +181,23 @@ def _write_one(
     kept_to: Path,
     rejects_to: Path | None,
     opts: CheckOptions,
+    added_columns: bool,
+    max_line_bytes: int,
 ) -> WriteCounts:
     from datalint.select import write
 
     kind = kind_of(path)
     if kind in ("parquet", "arrow"):
-        return write.write_columnar(path, items_at, classify, reasons, kept_to, rejects_to)
+        return write.write_columnar(
+            path, items_at, classify, reasons, kept_to, rejects_to, added_columns=added_columns
+        )
     if kind == "array":
         return write.write_array(
             path, items_at, classify, reasons, kept_to, rejects_to, opts.fields
         )
-    return write.write_jsonl(path, items_at, classify, reasons, kept_to, rejects_to)
+    return write.write_jsonl(
+        path, items_at, classify, reasons, kept_to, rejects_to, max_line_bytes=max_line_bytes
+    )
 
 
 def plan_outputs(

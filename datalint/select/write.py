@@ -10,8 +10,8 @@ error) goes to the rejects raw (JSON text) or with its finding codes (columnar r
 
 from __future__ import annotations
 
+import codecs
 import gzip
-import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -102,14 +102,29 @@ def write_jsonl(
     invalid_reasons: Callable[[int], list[str]],
     kept: Path,
     rejects: Path | None,
+    *,
+    max_line_bytes: int,
 ) -> WriteCounts:
+    """Lines numbered as the loader numbers them; a line over ``max_line_bytes`` (never a
+    record) is streamed to the rejects in chunks, never held whole."""
     from datalint.load.textio import open_data
 
     opened = open_data(path)
     out, bad = _Sink(kept, opened.compression), _Sink(rejects, opened.compression)
     counts = WriteCounts()
+    fh = opened.fh
+    lineno = 0
     try:
-        for lineno, raw in _physical_lines(opened.fh):
+        while True:
+            raw = fh.readline(max_line_bytes + 1)
+            if not raw:
+                break
+            lineno += 1
+            if len(raw) > max_line_bytes and not raw.endswith(b"\n"):
+                counts.invalid.append((lineno, invalid_reasons(lineno)))
+                bad.write(raw)
+                _drain_line(fh, bad)
+                continue
             if not raw.strip():
                 continue
             line = raw if raw.endswith(b"\n") else raw + b"\n"
@@ -121,10 +136,20 @@ def write_jsonl(
             keep, fields = classify(Source(path, lineno), found[0])
             _emit(keep, fields, line, out, bad, counts)
     finally:
-        opened.fh.close()
+        fh.close()
         out.close()
         bad.close()
     return counts
+
+
+def _drain_line(fh: BinaryIO, sink: _Sink) -> None:
+    while True:
+        more = fh.readline(_CHUNK)
+        sink.write(more)
+        if not more or more.endswith(b"\n"):
+            if not more:
+                sink.write(b"\n")
+            return
 
 
 def _emit(
@@ -138,28 +163,6 @@ def _emit(
     else:
         counts.rejected += 1
         bad.write(text)
-
-
-def _physical_lines(fh: BinaryIO) -> Iterator[tuple[int, bytes]]:
-    """Every line with its 1-based number, as the loader counts them; an overlong line is read
-    in chunks (never whole in memory) and yielded as its chunks joined only when short."""
-    lineno = 0
-    while True:
-        line = fh.readline(_CHUNK)
-        if not line:
-            return
-        lineno += 1
-        if not line.endswith(b"\n"):
-            parts = [line]
-            while True:
-                more = fh.readline(_CHUNK)
-                if not more:
-                    break
-                parts.append(more)
-                if more.endswith(b"\n"):
-                    break
-            line = b"".join(parts)
-        yield lineno, line
 
 
 def write_array(
@@ -184,7 +187,7 @@ def write_array(
     scratch = Gate(())
     read = FileRead(path)
     builder = FileItems(scratch, fields_map)
-    reader = _Buffer(opened, __import__("codecs").getincrementaldecoder("utf-8")(), read, scratch)
+    reader = _Buffer(opened, codecs.getincrementaldecoder("utf-8")(), read, scratch)
     outs = {True: _ArraySink(kept), False: _ArraySink(rejects)}
     counts = WriteCounts()
     taken: dict[int, int] = {}
@@ -251,54 +254,65 @@ def write_columnar(
     invalid_reasons: Callable[[int], list[str]],
     kept: Path,
     rejects: Path | None,
+    *,
+    added_columns: bool = False,
 ) -> WriteCounts:
-    """Parquet or arrow (stream or file format, as read), batch by batch, schema kept."""
+    """Parquet or arrow (stream or file format, as read), batch by batch, schema kept. With
+    ``added_columns`` (provenance) the kept rows are gathered first so that every batch gets
+    the same column types; otherwise one batch is held at a time."""
     import pyarrow as pa
 
     kind = kind_of(path)
     batches, schema, arrow_format = _open_columnar(path, kind)
     counts = WriteCounts()
-    kept_writer = rejects_writer = None
-    extra_kept: dict[str, list[Any]] | None = None
-    pending_kept: list[tuple[pa.RecordBatch, list[int], list[dict[str, Any]]]] = []
-    pending_bad: list[tuple[pa.RecordBatch, list[int], list[list[str]]]] = []
-    row = 0
-    for batch in batches:
-        keep_rows, keep_fields, bad_rows, bad_reasons = [], [], [], []
-        for i in range(batch.num_rows):
-            row += 1
-            at = items_at.get(row)
-            if not at:
-                reasons = invalid_reasons(row)
-                counts.invalid.append((row, reasons))
-                bad_rows.append(i)
-                bad_reasons.append(reasons)
-                continue
-            keep, fields = classify(Source(path, row), at[0])
-            if keep:
-                counts.kept += 1
-                keep_rows.append(i)
-                keep_fields.append(fields)
-            else:
-                counts.rejected += 1
-                bad_rows.append(i)
-                bad_reasons.append(list(fields.get(REASONS_FIELD, [])))
-        pending_kept.append((batch, keep_rows, keep_fields))
-        pending_bad.append((batch, bad_rows, bad_reasons))
-    del extra_kept
-    kept_table = _assemble_kept(pending_kept, schema)
-    kept_writer = _ColumnarWriter(kept, kept_table.schema, kind, arrow_format)
-    kept_writer.write(kept_table)
-    kept_writer.close()
+    reasons_type = pa.list_(pa.string())
+    kept_writer = None if added_columns else _ColumnarWriter(kept, schema, kind, arrow_format)
+    rejects_writer = None
     if rejects is not None:
-        reasons_type = pa.list_(pa.string())
         bad_schema = schema.append(pa.field(REASONS_FIELD, reasons_type))
         rejects_writer = _ColumnarWriter(rejects, bad_schema, kind, arrow_format)
-        for batch, rows, reasons in pending_bad:
-            part = batch.take(pa.array(rows, type=pa.int64()))
-            part = part.append_column(REASONS_FIELD, pa.array(reasons, type=reasons_type))
-            rejects_writer.write(pa.Table.from_batches([part], schema=bad_schema))
-        rejects_writer.close()
+    gathered: list[tuple[Any, list[int], list[dict[str, Any]]]] = []
+    row = 0
+    try:
+        for batch in batches:
+            keep_rows: list[int] = []
+            keep_fields: list[dict[str, Any]] = []
+            bad_rows: list[int] = []
+            bad_reasons: list[list[str]] = []
+            for i in range(batch.num_rows):
+                row += 1
+                at = items_at.get(row)
+                if not at:
+                    reasons = invalid_reasons(row)
+                    counts.invalid.append((row, reasons))
+                    bad_rows.append(i)
+                    bad_reasons.append(reasons)
+                    continue
+                keep, fields = classify(Source(path, row), at[0])
+                if keep:
+                    counts.kept += 1
+                    keep_rows.append(i)
+                    keep_fields.append(fields)
+                else:
+                    counts.rejected += 1
+                    bad_rows.append(i)
+                    bad_reasons.append(list(fields.get(REASONS_FIELD, [])))
+            if kept_writer is not None:
+                kept_writer.write_batch(batch.take(pa.array(keep_rows, type=pa.int64())))
+            else:
+                gathered.append((batch, keep_rows, keep_fields))
+            if rejects_writer is not None:
+                part = batch.take(pa.array(bad_rows, type=pa.int64()))
+                part = part.append_column(REASONS_FIELD, pa.array(bad_reasons, type=reasons_type))
+                rejects_writer.write_batch(part)
+        if kept_writer is None:
+            table = _assemble_kept(gathered, schema)
+            kept_writer = _ColumnarWriter(kept, table.schema, kind, arrow_format)
+            kept_writer.writer.write_table(table)
+    finally:
+        for writer in (kept_writer, rejects_writer):
+            if writer is not None:
+                writer.close()
     return counts
 
 
@@ -338,6 +352,7 @@ class _ColumnarWriter:
         import pyarrow.ipc
         import pyarrow.parquet
 
+        self._table = pa.Table
         path.parent.mkdir(parents=True, exist_ok=True)
         if kind == "parquet":
             self.writer = pa.parquet.ParquetWriter(str(path), schema)
@@ -346,19 +361,9 @@ class _ColumnarWriter:
         else:
             self.writer = pa.ipc.new_file(str(path), schema)
 
-    def write(self, table: Any) -> None:
-        self.writer.write_table(table)
+    def write_batch(self, batch: Any) -> None:
+        if batch.num_rows:
+            self.writer.write_table(self._table.from_batches([batch]))
 
     def close(self) -> None:
         self.writer.close()
-
-
-__all__ = [
-    "REASONS_FIELD",
-    "WriteCounts",
-    "kind_of",
-    "write_array",
-    "write_columnar",
-    "write_jsonl",
-]
-_ = io
