@@ -550,3 +550,57 @@ def test_subprocess_exit_codes(data: Path, tmp_path: Path) -> None:
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.count("\n") == 1
+
+
+def _check(*args: str) -> object:
+    return CliRunner().invoke(cli, ["check", "-q", *args], catch_exceptions=False)
+
+
+def test_check_provenance_sidecar_and_replay_notes(tmp_path: Path, fake: list) -> None:
+    data, side = _plain(tmp_path), tmp_path / "side.jsonl"
+    first = _check(str(data), "--provenance", str(side), "--no-cache", "--rollouts-per-item", "3")
+    assert first.exit_code in (0, 1)
+    lines = [json.loads(x) for x in side.read_text().splitlines()]
+    assert len(lines) == 1 + 7 and all(x["k"] == 3 for x in lines[1:])
+    n_backends = len(fake)
+    # same decoding, same model: replayed silently, nothing sampled
+    same = _check(str(data), "--rollouts", str(side), "--rollouts-per-item", "3", "--model", "m")
+    assert "note" not in same.stderr and len(fake) == n_backends + 1  # only fingerprinted
+    assert fake[-1].calls == []
+    # other decoding: said so
+    other = _check(str(data), "--rollouts", str(side), "--rollouts-per-item", "8")
+    assert "sampled with other decoding: n 3 (asked 8)" in other.stderr
+    # another model's file: said so
+    lines[0]["fingerprint"] = "transformers:somebody-else"
+    side.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    moved = _check(str(data), "--rollouts", str(side), "--rollouts-per-item", "3", "--model", "m")
+    assert "made by model transformers:somebody-else, not the --model given" in moved.stderr
+
+
+def test_parquet_provenance_columns(tmp_path: Path, fake: list) -> None:
+    import pyarrow.parquet as pq
+
+    table = _table("openr1_math.jsonl")
+    src = tmp_path / "in.parquet"
+    pq.write_table(table, src)
+    kept = tmp_path / "k.parquet"
+    result = select(
+        str(src),
+        "-o",
+        str(kept),
+        "--top",
+        "100%",
+        "--ignore",
+        "RW",
+        "--provenance-columns",
+        "--no-cache",
+        "--rollouts-per-item",
+        "2",
+    )
+    assert result.exit_code == 0, result.output
+    k = pq.read_table(kept)
+    added = ["pass_rate", "pass_rate_rewards", "pass_rate_generations", "datalint_provenance"]
+    assert k.column_names == [*table.column_names, *added]
+    assert k.drop_columns(added).to_pylist() == table.to_pylist()
+    assert all(len(g) == 2 for g in k.column("pass_rate_rewards").to_pylist())
+    assert k.column("datalint_provenance").to_pylist()[0]["fingerprint"] == "fake:fake-model"

@@ -118,6 +118,13 @@ def input_options(func: Any) -> Any:
     help="rich format: print all 23 features of every cohort (json always has them).",
 )
 @click.option(
+    "--provenance",
+    "provenance_file",
+    type=click.Path(dir_okay=False),
+    help="Write per-item provenance (pass rate, k, grades, model, decoding, verifier) as a "
+    "sidecar JSONL; it is a rollouts file: replay it with --rollouts.",
+)
+@click.option(
     "--show-items",
     is_flag=True,
     help="rich format: per cohort, each item's pass rate, flags and sampled completions.",
@@ -212,7 +219,18 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
         if not flags["quiet"]:
             echo_note(message)
 
-    report = run_check(opts, rules, notify=note)
+    from datalint.pipeline import CheckTrace
+
+    trace = CheckTrace() if flags["provenance_file"] else None
+    report = run_check(opts, rules, notify=note, trace=trace)
+    if trace is not None:
+        from datalint.rollout.provenance import write_sidecar
+
+        try:
+            n = write_sidecar(flags["provenance_file"], opts, trace, opts.default_verifier)
+        except OSError as exc:
+            fail(f"{flags['provenance_file']}: cannot write provenance: {exc.strerror or exc}")
+        note(f"provenance of {n} items written to {flags['provenance_file']}")
     for stage in report.summary.skipped_stages:
         note(f"skipped {stage}")
 

@@ -88,3 +88,29 @@ def write_sidecar(path: str, opts: CheckOptions, trace: CheckTrace, default_veri
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
             n += 1
     return n
+
+
+def replay_notes(
+    header: dict[str, Any], path: str, params: dict[str, Any], expected: str | None
+) -> list[str]:
+    """Why a replayed rollouts file (or sidecar) may not describe this run: another model
+    (``expected`` is the fingerprint of the model the user named) or other decoding."""
+    notes = []
+    recorded = header.get("fingerprint")
+    if expected is not None and recorded and recorded != expected:
+        notes.append(
+            f"{path}: made by model {recorded}, not the --model given ({expected}); its "
+            "completions are replayed and regraded, but they describe that other model"
+        )
+    if expected is not None and not recorded:
+        notes.append(f"{path}: no model fingerprint in its header; cannot tell which model")
+    given = header.get("params")
+    if isinstance(given, dict):
+        differ = [
+            f"{k} {given.get(k)!r} (asked {params[k]!r})"
+            for k in ("n", "temperature", "max_new_tokens")
+            if k in given and given.get(k) != params.get(k)
+        ]
+        if differ:
+            notes.append(f"{path}: sampled with other decoding: {', '.join(differ)}")
+    return notes
