@@ -604,3 +604,23 @@ def test_parquet_provenance_columns(tmp_path: Path, fake: list) -> None:
     assert k.drop_columns(added).to_pylist() == table.to_pylist()
     assert all(len(g) == 2 for g in k.column("pass_rate_rewards").to_pylist())
     assert k.column("datalint_provenance").to_pylist()[0]["fingerprint"] == "fake:fake-model"
+
+
+def test_rollout_provenance_sidecar(tmp_path: Path, fake: list) -> None:
+    data, out, side = _plain(tmp_path), tmp_path / "r.jsonl", tmp_path / "side.jsonl"
+    result = CliRunner().invoke(
+        cli,
+        ["rollout", str(data), "-o", str(out), "--provenance", str(side), "--no-cache",
+         "--rollouts-per-item", "2", "-q"],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(x) for x in side.read_text().splitlines()]
+    assert lines[0]["fingerprint"] == "fake:fake-model" and len(lines) == 8
+    for line in lines[1:]:
+        # the fake policy answers one digit; items 1..7 are right when it says their number
+        right = [c["completion"] == line["id"][1:] for c in line["rollouts"]]
+        assert line["grades"] == [float(r) for r in right]
+        assert line["pass_rate"] == sum(right) / 2 and line["k"] == 2
+    # the rollouts file itself stays as it was: no grades in it
+    assert "grades" not in out.read_text()

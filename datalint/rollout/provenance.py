@@ -13,13 +13,29 @@ from pathlib import Path
 from typing import Any
 
 from datalint import __version__
-from datalint.load.records import Item
+from datalint.load.records import Item, Rollout
 from datalint.pipeline import CheckOptions, CheckTrace
 from datalint.rollout.replay import header_line, rollouts_line
 
 
+def facts_of(
+    *,
+    backend: str,
+    model: str | None,
+    fingerprint: str | None,
+    params: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "backend": backend,
+        "model": model or "the shipped tiny policy",
+        "fingerprint": fingerprint,
+        "params": params,
+        "datalint_version": __version__,
+    }
+
+
 def run_facts(opts: CheckOptions, trace: CheckTrace) -> dict[str, Any]:
-    """Model, fingerprint and decoding of the run (what the cache keyed the rollouts by)."""
+    """Model, fingerprint and decoding of a check run (what the cache keyed the rollouts by)."""
     stats = trace.rollout_stats
     model, fingerprint, backend = opts.model, None, opts.backend
     if opts.rollouts_file:
@@ -32,24 +48,19 @@ def run_facts(opts: CheckOptions, trace: CheckTrace) -> dict[str, Any]:
         fingerprint, backend = stats.fingerprint, stats.backend or backend
     elif stats is not None and stats.replayed:
         backend = "inline rollouts (trusted with --trust-rollouts)"
-    return {
-        "backend": backend,
-        "model": model or "the shipped tiny policy",
-        "fingerprint": fingerprint,
-        "params": {
-            "n": opts.rollouts_per_item,
-            "temperature": opts.temperature,
-            "max_new_tokens": opts.max_new_tokens,
-            "seed": opts.seed,
-        },
-        "datalint_version": __version__,
+    params = {
+        "n": opts.rollouts_per_item,
+        "temperature": opts.temperature,
+        "max_new_tokens": opts.max_new_tokens,
+        "seed": opts.seed,
     }
+    return facts_of(backend=backend, model=model, fingerprint=fingerprint, params=params)
 
 
 def item_facts(
-    item: Item, trace: CheckTrace, facts: dict[str, Any], default_verifier: str
+    item: Item, rollouts: list[Rollout] | None, facts: dict[str, Any], default_verifier: str
 ) -> dict[str, Any] | None:
-    rollouts = trace.rollouts.get(id(item))
+    """The provenance fields of one graded item; None when it was not measured."""
     if rollouts is None:
         return None
     grades = [r.reward for r in rollouts if r.reward is not None]
@@ -66,8 +77,18 @@ def item_facts(
 
 
 def write_sidecar(path: str, opts: CheckOptions, trace: CheckTrace, default_verifier: str) -> int:
-    """One header line, then one line per measured item; returns the number of items."""
-    facts = run_facts(opts, trace)
+    """The sidecar of a check run; returns the number of items written."""
+    measured = [(it, trace.rollouts[id(it)]) for it in trace.items if id(it) in trace.rollouts]
+    return write_provenance(path, measured, run_facts(opts, trace), default_verifier)
+
+
+def write_provenance(
+    path: str,
+    measured: list[tuple[Item, list[Rollout]]],
+    facts: dict[str, Any],
+    default_verifier: str,
+) -> int:
+    """One header line, then one line per graded item (its rollouts and provenance)."""
     head = header_line(
         backend=str(facts["backend"]),
         model=facts["model"],
@@ -75,19 +96,14 @@ def write_sidecar(path: str, opts: CheckOptions, trace: CheckTrace, default_veri
         params=facts["params"],
     )
     head["datalint_version"] = facts["datalint_version"]
-    n = 0
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as out:
         out.write(json.dumps(head, ensure_ascii=False) + "\n")
-        for item in trace.items:
-            extra = item_facts(item, trace, facts, default_verifier)
-            if extra is None:
-                continue
-            line = rollouts_line(item, trace.rollouts[id(item)])
-            line.update(extra)
+        for item, rollouts in measured:
+            line = rollouts_line(item, rollouts)
+            line.update(item_facts(item, rollouts, facts, default_verifier) or {})
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
-            n += 1
-    return n
+    return len(measured)
 
 
 def replay_notes(

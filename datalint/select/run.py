@@ -157,7 +157,7 @@ def _classifier(
         if not verdict.kept:
             return False, {REASONS_FIELD: list(dict.fromkeys(verdict.reasons))}
         if provenance_columns and facts is not None:
-            extra = item_facts(item, trace, facts, default_verifier)
+            extra = item_facts(item, trace.rollouts.get(id(item)), facts, default_verifier)
             if extra is None:
                 return True, {}
             return True, {
