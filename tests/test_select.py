@@ -297,6 +297,8 @@ def test_jsonl_round_trip(
     assert kept_rows, "the top half keeps something"
     rest = [_strip_reasons(x) for x in _jsonl_rows(bad)]
     assert Counter(kept_rows) <= Counter(original)  # byte-identical lines
+    heads = {x.rstrip()[:-1] for x in original}  # a reject is its row plus one field at the end
+    assert all(any(x.startswith(h) for h in heads) for x in _jsonl_rows(bad))
     together = [json.loads(x) for x in kept_rows] + rest
     assert sorted(map(json.dumps, together)) == sorted(json.dumps(json.loads(x)) for x in original)
 
@@ -624,3 +626,21 @@ def test_rollout_provenance_sidecar(tmp_path: Path, fake: list) -> None:
         assert line["pass_rate"] == sum(right) / 2 and line["k"] == 2
     # the rollouts file itself stays as it was: no grades in it
     assert "grades" not in out.read_text()
+
+
+def test_rejects_keep_the_row_bytes_and_add_one_field() -> None:
+    from datalint.select.write import _with_fields
+
+    add = {"datalint_reasons": ["not-top"]}
+    assert (
+        _with_fields(b'{"a":1,"b":"x"}\n', add) == b'{"a":1,"b":"x","datalint_reasons":["not-top"]}'
+    )
+    assert _with_fields(b'{"a": 1, "b": "\\u00e9"}  \n', add) == (
+        b'{"a": 1, "b": "\\u00e9", "datalint_reasons": ["not-top"]}'
+    )
+    assert _with_fields(b"{ }", add) == b'{"datalint_reasons":["not-top"]}'
+    # a forged datalint_reasons is replaced, not written twice
+    out = _with_fields(b'{"a": 1, "datalint_reasons": []}', add)
+    assert json.loads(out) == {"a": 1, "datalint_reasons": ["not-top"]}
+    assert out.count(b"datalint_reasons") == 1
+    assert _with_fields(b"[1, 2]", add) is None

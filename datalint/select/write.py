@@ -84,15 +84,30 @@ class _Sink:
 
 
 def _with_fields(raw: bytes, fields: dict[str, Any]) -> bytes | None:
-    """The record with ``fields`` added, or None when it is not a JSON object."""
+    """The record with ``fields`` added, or None when it is not a JSON object. The fields are
+    appended before the closing brace, so the row's own bytes stay as written; only a record
+    that already has such a key is re-serialised (appending would write the key twice)."""
+    text = raw.decode("utf-8")
     try:
-        obj = json.loads(raw.decode("utf-8").lstrip("\ufeff"))
+        obj = json.loads(text.lstrip("\ufeff"))
     except (ValueError, RecursionError):
         return None
     if not isinstance(obj, dict):
         return None
-    obj.update(fields)
-    return json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    if any(key in obj for key in fields):
+        obj.update(fields)
+        return json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    body = text.rstrip()
+    assert body.endswith("}")
+    compact = '": ' not in body and '", ' not in body
+    colon, comma = (":", ",") if compact else (": ", ", ")
+    added = comma.join(
+        json.dumps(k, ensure_ascii=False) + colon + json.dumps(v, ensure_ascii=False)
+        for k, v in fields.items()
+    )
+    head = body[:-1].rstrip()
+    joiner = "" if head.endswith("{") else comma
+    return (head + joiner + added + "}").encode("utf-8")
 
 
 def write_jsonl(
