@@ -644,3 +644,10 @@ def test_rejects_keep_the_row_bytes_and_add_one_field() -> None:
     assert json.loads(out) == {"a": 1, "datalint_reasons": ["not-top"]}
     assert out.count(b"datalint_reasons") == 1
     assert _with_fields(b"[1, 2]", add) is None
+
+
+def test_an_unwritable_output_is_exit_2(data: Path, tmp_path: Path) -> None:
+    (tmp_path / "taken").mkdir()
+    result = select(str(data), "-o", str(tmp_path / "taken"), "--top", "1", "--trust-rollouts")
+    assert result.exit_code == 2
+    assert "cannot write" in result.stderr and "internal error" not in result.stderr

@@ -114,17 +114,21 @@ def run_select(
         def reasons(line: int, path: str = source_path) -> list[str]:
             return sorted(set(codes_at.get((path, line), []))) or [NOT_A_RECORD]
 
-        counts = _write_one(
-            source_path,
-            by_file.get(source_path, {}),
-            classify,
-            reasons,
-            kept_to,
-            rejects_to,
-            opts,
-            provenance_columns,
-            max_line_bytes(rules),
-        )
+        try:
+            counts = _write_one(
+                source_path,
+                by_file.get(source_path, {}),
+                classify,
+                reasons,
+                kept_to,
+                rejects_to,
+                opts,
+                provenance_columns,
+                max_line_bytes(rules),
+            )
+        except OSError as exc:
+            where = exc.filename or kept_to
+            raise InputError(f"{where}: cannot write: {exc.strerror or exc}") from None
         result.files.append(
             FileResult(source_path, str(kept_to), str(rejects_to) if rejects_to else None, counts)
         )
