@@ -32,6 +32,8 @@ class CohortMeasurement:
     unreadable: list[tuple[Item, Unreadable]] = field(default_factory=list)
     unjudged: list[Cohort] = field(default_factory=list)  # no readable item left: no features
     n_sampled: int = 0  # items sent to a backend (not replayed)
+    # the rollouts' model (backend or --rollouts header); None when every item replayed inline
+    model_fingerprint: str | None = None
     rollouts: list[list[list[Rollout]]] = field(default_factory=list)  # per cohort, per item
     rollout_stats: RolloutStats | None = None
 
@@ -109,7 +111,15 @@ def measure_cohorts(
     )
     n_sampled = len(ordered) - stats.replayed
     return CohortMeasurement(
-        cohorts, reports, method, unreadable, unjudged, n_sampled, per_cohort, stats
+        cohorts,
+        reports,
+        method,
+        unreadable,
+        unjudged,
+        n_sampled,
+        stats.fingerprint,
+        per_cohort,
+        stats,
     )
 
 

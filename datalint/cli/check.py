@@ -11,6 +11,8 @@ from datalint.cli.errors import EXIT_FAIL, EXIT_PASS, echo_note, fail, friendly_
 from datalint.cli.options import (
     FiniteFloat,
     answer_extraction_option,
+    field_mapping,
+    field_options,
     grading_setup,
     model_options,
     pick,
@@ -49,16 +51,7 @@ _INPUT_OPTIONS: tuple[Any, ...] = (
         type=click.Path(),
         help="Precomputed rollouts from `datalint rollout`.",
     ),
-    click.option(
-        "--field",
-        "field_specs",
-        multiple=True,
-        metavar="TARGET=COLUMN",
-        help="Read a field from another column, e.g. prompt=problem or "
-        "answer=reward_model.ground_truth (dotted paths; repeatable; wins over layout detection).",
-    ),
-    click.option("--input-key", help="OpenRLHF spelling of --field prompt=COLUMN."),
-    click.option("--label-key", help="OpenRLHF spelling of --field answer=COLUMN."),
+    field_options,
     sampling_options,
     click.option(
         "--cohort-size",
@@ -142,17 +135,6 @@ def check_command(paths: tuple[str, ...], exit_zero: bool, **flags: Any) -> None
     sys.exit(EXIT_PASS if exit_zero else exit_code)
 
 
-def _fields(flags: dict[str, Any], config: Any) -> dict[str, str] | None:
-    from datalint.load.fields import merge_fields, parse_field_options
-
-    specs = list(flags["field_specs"])
-    if flags["input_key"]:
-        specs.append(f"prompt={flags['input_key']}")
-    if flags["label_key"]:
-        specs.append(f"answer={flags['label_key']}")
-    return merge_fields(config.get("fields"), parse_field_options(specs))
-
-
 def build_check(paths: tuple[str, ...], flags: dict[str, Any]) -> tuple[Any, tuple[Any, ...]]:
     """The CheckOptions and rules that the flags and the config ask for (check and select)."""
     from datalint.cli.terminal import is_interactive_stream
@@ -180,7 +162,7 @@ def build_check(paths: tuple[str, ...], flags: dict[str, Any]) -> tuple[Any, tup
     served = None if flags.get("static_only") else served_settings(flags, config)
     opts = CheckOptions(
         paths=list(paths),
-        fields=_fields(flags, config),
+        fields=field_mapping(flags, config),
         probe=pick(flags, config, "probe"),
         rollouts_file=flags["rollouts_file"],
         trust_rollouts=bool(pick(flags, config, "trust_rollouts")),
