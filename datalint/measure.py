@@ -15,12 +15,13 @@ from datalint.cohorts import make_cohorts
 from datalint.engine import Gate
 from datalint.findings import CohortReport
 from datalint.grade.settings import Grading
-from datalint.load.records import Cohort, Item
+from datalint.load.records import Cohort, Item, Rollout
 from datalint.rollout.base import SamplingParams
 
 if TYPE_CHECKING:
     from datalint.rollout.backends import ModelOptions
     from datalint.rollout.readable import Unreadable
+    from datalint.rollout.stage import RolloutStats
 
 
 @dataclass(slots=True)
@@ -33,6 +34,8 @@ class CohortMeasurement:
     n_sampled: int = 0  # items sent to a backend (not replayed)
     # the rollouts' model (backend or --rollouts header); None when every item replayed inline
     model_fingerprint: str | None = None
+    rollouts: list[list[list[Rollout]]] = field(default_factory=list)  # per cohort, per item
+    rollout_stats: RolloutStats | None = None
 
 
 def measure_cohorts(
@@ -109,7 +112,15 @@ def measure_cohorts(
     )
     n_sampled = len(ordered) - stats.replayed
     return CohortMeasurement(
-        cohorts, reports, method, unreadable, unjudged, n_sampled, stats.fingerprint
+        cohorts,
+        reports,
+        method,
+        unreadable,
+        unjudged,
+        n_sampled,
+        stats.fingerprint,
+        per_cohort,
+        stats,
     )
 
 

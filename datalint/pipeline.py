@@ -22,13 +22,14 @@ from datalint.load import (
     discover_files,
     iter_items,
 )
-from datalint.load.records import Item
+from datalint.load.records import Cohort, Item, Rollout
 from datalint.rollout.trust import untrusted_rollouts_note
 from datalint.rulebook import Rule
 
 if TYPE_CHECKING:
     from datalint.grade.settings import Grading
     from datalint.predict import LiftPredictor
+    from datalint.rollout.stage import RolloutStats
 
 LEVEL_ORDER = {"error": 0, "warning": 1}
 
@@ -69,7 +70,27 @@ def _stderr_note(message: str) -> None:
     print(f"datalint: {message}", file=sys.stderr)
 
 
-def run_check(opts: CheckOptions, rules: tuple[Rule, ...], notify: Notify = _stderr_note) -> Report:
+@dataclass(slots=True)
+class CheckTrace:
+    """What a check saw, kept for the commands that act on it (``select``, provenance): every
+    valid item read (in file order), the measured cohorts with their reports (parallel lists),
+    each measured item's rollouts (graded: ``Rollout.reward`` holds the grade) and where the
+    rollouts came from. Filled only when a caller passes one to :func:`run_check`."""
+
+    items: list[Item] = field(default_factory=list)
+    cohorts: list[Cohort] = field(default_factory=list)
+    reports: list[CohortReport] = field(default_factory=list)
+    rollouts: dict[int, list[Rollout]] = field(default_factory=dict)  # id(item) -> rollouts
+    rollout_stats: RolloutStats | None = None
+    files: list[FileStats] = field(default_factory=list)
+
+
+def run_check(
+    opts: CheckOptions,
+    rules: tuple[Rule, ...],
+    notify: Notify = _stderr_note,
+    trace: CheckTrace | None = None,
+) -> Report:
     from datalint.grade.preflight import problem
     from datalint.grade.settings import Grading
     from datalint.load import read_items_quietly
@@ -79,7 +100,7 @@ def run_check(opts: CheckOptions, rules: tuple[Rule, ...], notify: Notify = _std
     gate = Gate(rules)
     files = discover_files(opts.paths, exclude=[opts.rollouts_file] if opts.rollouts_file else [])
     probe_items = read_items_quietly(opts.probe) if opts.probe else None
-    max_line = _max_line_bytes(rules)
+    max_line = max_line_bytes(rules)
     static_checks = build_static_checks(gate, probe_items=probe_items, grading=grading)
     for line in skip_notes(static_checks):
         notify(line)
@@ -91,6 +112,8 @@ def run_check(opts: CheckOptions, rules: tuple[Rule, ...], notify: Notify = _std
     n_items = n_untrusted = n_ungradable = 0
     for item in iter_items(files, gate, max_line_bytes=max_line, stats=stats, fields=opts.fields):
         n_items += 1
+        if trace is not None:
+            trace.items.append(item)
         for check in static_checks:
             check.feed(item, gate)
         if item.rollouts is not None and not opts.trust_rollouts and not opts.static_only:
@@ -135,9 +158,11 @@ def run_check(opts: CheckOptions, rules: tuple[Rule, ...], notify: Notify = _std
     result = _ModelResult([], None, None, None)
     if retained:
         assert predictor is not None
-        result = _model_stages(retained, opts, grading, gate, probe_items, predictor, notify)
+        result = _model_stages(retained, opts, grading, gate, probe_items, predictor, notify, trace)
         skipped.extend(result.unjudged)
 
+    if trace is not None:
+        trace.files = stats
     findings = sorted(gate.findings, key=lambda f: (f.path, f.line, LEVEL_ORDER[f.level], f.code))
     n_errors = sum(f.level == "error" for f in findings)
     n_warnings = len(findings) - n_errors
@@ -161,7 +186,7 @@ def run_check(opts: CheckOptions, rules: tuple[Rule, ...], notify: Notify = _std
     return Report(findings=findings, cohorts=result.cohorts, summary=summary)
 
 
-def _max_line_bytes(rules: tuple[Rule, ...]) -> int:
+def max_line_bytes(rules: tuple[Rule, ...]) -> int:
     """The loader's limit is the threshold of the line-length rule (one number, one place)."""
     for rule in rules:
         if rule.feature == "line_bytes":
@@ -214,6 +239,7 @@ def _model_stages(
     probe_items: list[Item] | None,
     predictor: LiftPredictor,
     notify: Notify,
+    trace: CheckTrace | None = None,
 ) -> _ModelResult:
     from datalint.measure import measure_cohorts
     from datalint.reward_stage import describe_lines
@@ -245,6 +271,12 @@ def _model_stages(
         served=opts.served,
     )
     _refuse_unreadable_default(opts, len(measured.unreadable), measured.n_sampled)
+    if trace is not None:
+        trace.cohorts, trace.reports = measured.cohorts, measured.reports
+        trace.rollout_stats = measured.rollout_stats
+        for cohort, per_item in zip(measured.cohorts, measured.rollouts, strict=True):
+            for item, rollouts in zip(cohort.items, per_item, strict=True):
+                trace.rollouts[id(item)] = list(rollouts)
     unjudged = [
         f"features and prediction of cohort {c.id} ({describe_lines(c.sources)}): the model "
         "can read none of its prompts (S022/S023)"

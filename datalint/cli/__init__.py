@@ -20,6 +20,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "check": ("datalint.cli.check", "check_command", "Lint data files; exit 0 pass, 1 fail."),
     "rules": ("datalint.cli.rules", "rules_command", "List the rules."),
     "rule": ("datalint.cli.rules", "rule_command", "Show the documentation of one rule."),
+    "select": (
+        "datalint.cli.select",
+        "select_command",
+        "Write the winners (rows unchanged) and the rejects.",
+    ),
     "rollout": ("datalint.cli.rollout", "rollout_command", "Precompute rollouts to a JSONL file."),
     "model": ("datalint.cli.model", "model_group", "Prepare policy models (import-gguf)."),
     "calibrate": (

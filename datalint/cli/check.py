@@ -32,42 +32,56 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
     return out
 
 
+_INPUT_OPTIONS: tuple[Any, ...] = (
+    click.option(
+        "--select",
+        multiple=True,
+        help="Rule codes or prefixes to enable (replaces the default set).",
+    ),
+    click.option("--extend-select", multiple=True, help="Rule codes or prefixes to add."),
+    click.option("--ignore", multiple=True, help="Rule codes or prefixes to disable."),
+    click.option(
+        "--probe",
+        type=click.Path(),
+        help="Target evaluation set (JSONL): contamination and similarity.",
+    ),
+    click.option(
+        "--rollouts",
+        "rollouts_file",
+        type=click.Path(),
+        help="Precomputed rollouts from `datalint rollout`.",
+    ),
+    field_options,
+    sampling_options,
+    click.option(
+        "--cohort-size",
+        type=click.IntRange(1),
+        default=None,
+        help="Items per cohort when the data has no `cohort` field.  [default: 4]",
+    ),
+    click.option(
+        "--default-verifier", default=None, help="Verifier for items without one.  [default: exact]"
+    ),
+    answer_extraction_option,
+    click.option(
+        "--predictor",
+        type=click.Path(),
+        envvar="DATALINT_PREDICTOR",
+        help="Lift predictor (.onnx).  [default: the shipped one]",
+    ),
+)
+
+
+def input_options(func: Any) -> Any:
+    """The options that say what to read and how to measure it: shared by check and select."""
+    for option in reversed(_INPUT_OPTIONS):
+        func = option(func)
+    return func
+
+
 @click.command("check")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option(
-    "--select", multiple=True, help="Rule codes or prefixes to enable (replaces the default set)."
-)
-@click.option("--extend-select", multiple=True, help="Rule codes or prefixes to add.")
-@click.option("--ignore", multiple=True, help="Rule codes or prefixes to disable.")
-@click.option(
-    "--probe",
-    type=click.Path(),
-    help="Target evaluation set (JSONL): contamination and similarity.",
-)
-@click.option(
-    "--rollouts",
-    "rollouts_file",
-    type=click.Path(),
-    help="Precomputed rollouts from `datalint rollout`.",
-)
-@field_options
-@sampling_options
-@click.option(
-    "--cohort-size",
-    type=click.IntRange(1),
-    default=None,
-    help="Items per cohort when the data has no `cohort` field.  [default: 4]",
-)
-@click.option(
-    "--default-verifier", default=None, help="Verifier for items without one.  [default: exact]"
-)
-@answer_extraction_option
-@click.option(
-    "--predictor",
-    type=click.Path(),
-    envvar="DATALINT_PREDICTOR",
-    help="Lift predictor (.onnx).  [default: the shipped one]",
-)
+@input_options
 @click.option(
     "--fail-under",
     type=FiniteFloat(),
@@ -97,6 +111,13 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
     help="rich format: print all 23 features of every cohort (json always has them).",
 )
 @click.option(
+    "--provenance",
+    "provenance_file",
+    type=click.Path(dir_okay=False),
+    help="Write per-item provenance (pass rate, k, grades, model, decoding, verifier) as a "
+    "sidecar JSONL; it is a rollouts file: replay it with --rollouts.",
+)
+@click.option(
     "--show-items",
     is_flag=True,
     help="rich format: per cohort, each item's pass rate, flags and sampled completions.",
@@ -114,12 +135,11 @@ def check_command(paths: tuple[str, ...], exit_zero: bool, **flags: Any) -> None
     sys.exit(EXIT_PASS if exit_zero else exit_code)
 
 
-def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
+def build_check(paths: tuple[str, ...], flags: dict[str, Any]) -> tuple[Any, tuple[Any, ...]]:
+    """The CheckOptions and rules that the flags and the config ask for (check and select)."""
     from datalint.cli.terminal import is_interactive_stream
     from datalint.config import check_selector, load_config, select_rules
-    from datalint.pipeline import CheckOptions, run_check
-    from datalint.report import get_renderer
-    from datalint.report.escape import unwrap
+    from datalint.pipeline import CheckOptions
     from datalint.rulebook import load_rules
 
     all_rules = load_rules()
@@ -139,7 +159,7 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
     params = sampling_params(flags, config)
     grading = grading_setup(flags, config)
     how = model_options(flags, config)
-    served = None if flags["static_only"] else served_settings(flags, config)
+    served = None if flags.get("static_only") else served_settings(flags, config)
     opts = CheckOptions(
         paths=list(paths),
         fields=field_mapping(flags, config),
@@ -155,24 +175,44 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
         cohort_size=pick(flags, config, "cohort_size", 4),
         default_verifier=grading.default_verifier,
         grading=grading,
-        static_only=flags["static_only"],
-        require_model=flags["require_model"],
+        static_only=bool(flags.get("static_only")),
+        require_model=bool(flags.get("require_model")),
         use_cache=not flags["no_cache"],
         cache_dir=flags["cache_dir"],
         predictor=pick(flags, config, "predictor"),
-        fail_under=pick(flags, config, "fail_under"),
+        fail_under=pick(flags, config, "fail_under") if "fail_under" in flags else None,
         progress=is_interactive_stream(sys.stderr),
         dtype=how.dtype,
         device=how.device,
         system_prompt=how.system_prompt,
         served=served,
     )
+    return opts, rules
+
+
+def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
+    from datalint.pipeline import run_check
+    from datalint.report import get_renderer
+    from datalint.report.escape import unwrap
+
+    opts, rules = build_check(paths, flags)
 
     def note(message: str) -> None:
         if not flags["quiet"]:
             echo_note(message)
 
-    report = run_check(opts, rules, notify=note)
+    from datalint.pipeline import CheckTrace
+
+    trace = CheckTrace() if flags["provenance_file"] else None
+    report = run_check(opts, rules, notify=note, trace=trace)
+    if trace is not None:
+        from datalint.rollout.provenance import write_sidecar
+
+        try:
+            n = write_sidecar(flags["provenance_file"], opts, trace, opts.default_verifier)
+        except OSError as exc:
+            fail(f"{flags['provenance_file']}: cannot write provenance: {exc.strerror or exc}")
+        note(f"provenance of {n} items written to {flags['provenance_file']}")
     for stage in report.summary.skipped_stages:
         note(f"skipped {stage}")
 

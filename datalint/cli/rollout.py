@@ -28,6 +28,7 @@ from datalint.load.records import Item, Rollout
 
 if TYPE_CHECKING:
     from datalint.rollout.readable import Unreadable
+    from datalint.rollout.stage import RolloutStats
 
 
 @click.command("rollout")
@@ -40,6 +41,16 @@ if TYPE_CHECKING:
     help="Rollouts file to write (JSONL; .gz compresses).",
 )
 @sampling_options
+@click.option(
+    "--provenance",
+    "provenance_file",
+    type=click.Path(dir_okay=False),
+    help="Also grade the rollouts and write the per-item provenance sidecar (pass rate, k, "
+    "grades, verifier, model, decoding); it replays with --rollouts like the output.",
+)
+@click.option(
+    "--default-verifier", default=None, help="--provenance: verifier for items without one."
+)
 @field_options
 @click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
 def rollout_command(paths: tuple[str, ...], output: str, quiet: bool, **flags: Any) -> None:
@@ -106,10 +117,49 @@ def _run(paths: tuple[str, ...], output: str, quiet: bool, flags: dict[str, Any]
         params=params.as_dict(),
         unreadable=stats.unreadable,
     )
+    if flags["provenance_file"]:
+        _write_provenance(flags, config, items, rollouts, stats, backend, model, params)
     note(
         f"wrote rollouts for {len(items)} items to {output} "
         f"({stats.generated} sampled, {stats.cached} from the cache, {stats.replayed} inline)"
     )
+
+
+def _write_provenance(
+    flags: dict[str, Any],
+    config: Any,
+    items: list[Item],
+    rollouts: list[list[Rollout]],
+    stats: RolloutStats,
+    backend: str,
+    model: str | None,
+    params: Any,
+) -> None:
+    """Grades a copy of the rollouts (the rollouts file stays ungraded, as it always was)."""
+    import dataclasses
+
+    from datalint.cli.options import grading_setup
+    from datalint.grade import grade_items
+    from datalint.rollout.provenance import facts_of, write_provenance
+
+    grading = grading_setup(flags, config)
+    graded = [[dataclasses.replace(r) for r in per_item] for per_item in rollouts]
+    grade_items(items, graded, grading=grading)
+    measured = [
+        (item, per_item)
+        for index, (item, per_item) in enumerate(zip(items, graded, strict=True))
+        if index not in stats.unreadable
+    ]
+    facts = facts_of(
+        backend=stats.backend or backend,
+        model=model,
+        fingerprint=stats.fingerprint,
+        params=params.as_dict(),
+    )
+    try:
+        write_provenance(flags["provenance_file"], measured, facts, grading.default_verifier)
+    except OSError as error:
+        fail(f"{flags['provenance_file']}: cannot write provenance: {error.strerror or error}")
 
 
 def load_items(paths: list[str], note: Any, fields: dict[str, str] | None = None) -> list[Item]:

@@ -12,6 +12,7 @@ class FileStats:
     skipped: str | None = None  # why the file was not read as data
     layout: str | None = None  # the layout its records were read in
     notes: tuple[str, ...] = ()  # one line each for stderr (the layout used, an array file, ...)
+    failed: bool = False  # reading stopped before the end (a read error, a decompression bound)
 
 
 @dataclass(slots=True)
@@ -25,4 +26,6 @@ class FileRead:
     notes: list[str] = field(default_factory=list)
 
     def stats(self, layout: str | None) -> FileStats:
-        return FileStats(self.path, self.n_records, self.skipped, layout, tuple(self.notes))
+        return FileStats(
+            self.path, self.n_records, self.skipped, layout, tuple(self.notes), self.failed
+        )

@@ -77,6 +77,7 @@ def obtain_rollouts(
     )
     if rollouts_file is not None:
         recorded = read_rollouts_file(rollouts_file)
+        _note_provenance(recorded.header, rollouts_file, params, backend_name, model, model_options)
         replayed = replay_rollouts(items, recorded, inline)
         stats.replayed = len(items)
         fingerprint = recorded.header.get("fingerprint")
@@ -113,6 +114,29 @@ def obtain_rollouts(
     for index, rollouts in zip(pending, generated, strict=True):
         results[index] = rollouts
     return results
+
+
+def _note_provenance(
+    header: dict[str, object],
+    path: str,
+    params: SamplingParams,
+    backend_name: str,
+    model: str | None,
+    model_options: ModelOptions | None,
+) -> None:
+    """Says so when a replayed file was made by another model (the --model given) or with other
+    decoding: its completions still count (they are regraded) but describe that other run."""
+    from datalint.errors import DatalintError
+    from datalint.rollout.provenance import replay_notes
+
+    expected = None
+    if model is not None and backend_name != "openai":
+        try:
+            expected = make_backend(backend_name, model, options=model_options).fingerprint()
+        except (DatalintError, OSError):
+            expected = None
+    for note in replay_notes(header, path, params.as_dict(), expected):
+        print(f"datalint: note: {note}", file=sys.stderr)
 
 
 def _open_cache(cache_dir: str | None) -> RolloutCache | None:
