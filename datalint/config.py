@@ -42,6 +42,7 @@ OPTION_TYPES: dict[str, tuple[type, ...]] = {
     "answer-extraction": (str,),
     "predictor": (str,),
     "trust-rollouts": (bool,),
+    "adaptive-k": (bool,),
     # --backend openai
     "base-url": (str,),
     "api-key-env": (str,),

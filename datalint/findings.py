@@ -97,15 +97,19 @@ class CohortReport:
     features: dict[str, float | None]
     items: list[ItemDiagnostic] = field(default_factory=list)
     predicted_lift: float | None = None
+    sampling: dict[str, Any] | None = None  # adaptive k's budget (fixed k: None, not shown)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "id": self.id,
             "lines": [{"path": p, "line": ln} for p, ln in self.lines],
             "features": dict(self.features),
             "items": [i.as_dict() for i in self.items],
             "predicted_lift": self.predicted_lift,
         }
+        if self.sampling is not None:
+            data["sampling"] = self.sampling
+        return data
 
 
 @dataclass(slots=True)

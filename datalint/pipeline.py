@@ -43,6 +43,7 @@ class CheckOptions:
     backend: str = "transformers"
     model: str | None = None
     rollouts_per_item: int = 8
+    adaptive_k: bool = False  # 2 rollouts per item, the full group where they disagree
     temperature: float = 1.0
     max_new_tokens: int = 256
     seed: int = 0
@@ -238,6 +239,7 @@ def _model_stages(
         default_verifier=grading.default_verifier,
         grading=grading,
         gate=gate,
+        adaptive_k=opts.adaptive_k,
         trust_rollouts=opts.trust_rollouts,
         model_options=ModelOptions(opts.dtype, opts.device, opts.system_prompt),
         served=opts.served,

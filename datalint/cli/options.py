@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "max_new_tokens": 256,
     "seed": 0,
     "trust_rollouts": False,
+    "adaptive_k": False,
     "dtype": "float32",
     "device": "auto",
 }
@@ -110,6 +111,13 @@ _OPTIONS = (
     ),
     click.option(
         "--seed", type=click.IntRange(0), default=None, help="Sampling seed.  [default: 0]"
+    ),
+    click.option(
+        "--adaptive-k",
+        is_flag=True,
+        default=None,
+        help="Sample 2 rollouts per problem and the full --rollouts-per-item only where those "
+        "2 disagree.  [default: always the full group]",
     ),
     click.option(
         "--trust-rollouts",
