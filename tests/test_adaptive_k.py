@@ -132,7 +132,7 @@ def test_adaptive_and_fixed_k_share_the_full_group_rows_of_the_cache(tmp_path: P
 
 def test_adaptive_with_a_group_of_two_or_less_is_fixed_k(tmp_path: Path) -> None:
     backend = ScriptedBackend()
-    rollouts, budget = adaptive_rollouts(
+    _, budget = adaptive_rollouts(
         _items(), SamplingParams(n=2), _obtain(backend, tmp_path), Grading()
     )
     assert budget.kept == [2, 2, 2, 2] and budget.spent == [2, 2, 2, 2]
@@ -189,8 +189,10 @@ def test_rollout_command_adaptive_k_as_a_subprocess(tmp_path: Path) -> None:
     data = _data(tmp_path)
     out = tmp_path / "rollouts.jsonl"
     proc = subprocess.run(
-        [sys.executable, "-m", "datalint", "rollout", str(data), "-o", str(out),
-         "--adaptive-k", "--cache-dir", str(tmp_path / "cache")],  # fmt: skip
+        [
+            *(sys.executable, "-m", "datalint", "rollout", str(data), "-o", str(out)),
+            *("--adaptive-k", "--cache-dir", str(tmp_path / "cache")),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
