@@ -16,6 +16,7 @@ interval is a paired bootstrap over cohorts (2000 resamples) of adaptive minus f
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -38,8 +39,8 @@ def check(data: Path, cache: Path, extra: list[str]) -> tuple[dict, float]:
     return json.loads(proc.stdout), seconds
 
 
-def verdicts(report: dict) -> dict[str, frozenset[str]]:
-    """Per cohort, the codes of the findings at its lines (cohort and item rules alike)."""
+def verdicts(report: dict, codes: set[str] | None = None) -> dict[str, frozenset[str]]:
+    """Per cohort, the codes of the findings at its lines (only ``codes`` when given)."""
     at: dict[tuple[str, int], str] = {}
     for cohort in report["cohorts"]:
         for line in cohort["lines"]:
@@ -47,7 +48,7 @@ def verdicts(report: dict) -> dict[str, frozenset[str]]:
     out: dict[str, set[str]] = {c["id"]: set() for c in report["cohorts"]}
     for finding in report["findings"]:
         cohort = at.get((finding.get("path"), finding.get("line")))
-        if cohort is not None:
+        if cohort is not None and (codes is None or finding["code"] in codes):
             out[cohort].add(finding["code"])
     return {k: frozenset(v) for k, v in out.items()}
 
@@ -75,8 +76,16 @@ def main() -> int:
     n_items = sum(len(c["items"]) for c in fixed["cohorts"])
     spent = sum(c["sampling"]["rollouts_spent"] for c in adaptive["cohorts"])
     fixed_spent = sum(d["n_rollouts"] for c in fixed["cohorts"] for d in c["items"])
-    vf, va = verdicts(fixed), verdicts(adaptive)
+    from datalint.rulebook import load_rules
+
+    cohort_codes = {r.code for r in load_rules() if r.scope == "cohort"}
+    vf, va = verdicts(fixed, cohort_codes), verdicts(adaptive, cohort_codes)
     same = sum(1 for k in vf if vf[k] == va.get(k))
+    af, aa = verdicts(fixed), verdicts(adaptive)
+    same_all = sum(1 for k in af if af[k] == aa.get(k))
+    if os.environ.get("BENCH_KEEP"):
+        for name, report in (("fixed", fixed), ("adaptive", adaptive)):
+            Path(os.environ["BENCH_KEEP"], f"{name}.json").write_text(json.dumps(report))
     by_id_f = {c["id"]: c for c in fixed["cohorts"]}
     by_id_a = {c["id"]: c for c in adaptive["cohorts"]}
     ids = sorted(k for k in labels if k in by_id_f and k in by_id_a)
@@ -118,7 +127,8 @@ def main() -> int:
         "rollouts_fixed_k": fixed_spent,
         "rollouts_adaptive_k": spent,
         "rollouts_ratio": round(spent / fixed_spent, 3),
-        "verdicts_unchanged": round(same / len(vf), 4),
+        "cohort_rule_verdicts_unchanged": round(same / len(vf), 4),
+        "cohort_and_item_rule_verdicts_unchanged": round(same_all / len(af), 4),
         "check_wall_s": {"fixed": round(fixed_s, 1), "adaptive": round(adaptive_s, 1)},
         "ranking_concordance": ranking,
     }

@@ -122,6 +122,7 @@ def measure_cohorts(
         gate,
         similarity=similarity,
         grading=grading,
+        weights=None if budget is None else [[budget.weight(i) for i in keep] for keep in kept],
     )
     if budget is not None:
         for report, keep in zip(reports, kept, strict=True):

@@ -38,20 +38,23 @@ def evaluate_cohorts(
     similarity: Mapping[str, float] | None = None,
     default_verifier: str = DEFAULT_VERIFIER,
     grading: Grading | None = None,
+    weights: Sequence[Sequence[int]] | None = None,
 ) -> list[CohortReport]:
     """One :class:`CohortReport` per cohort, in order; findings go to ``gate``.
 
     ``rollouts`` gives each cohort's rollouts per item: a sequence parallel to ``cohorts``, a
     mapping by cohort id, or None to replay the items' own ``rollouts``. ``similarity`` maps a
     cohort id to its target_similarity (missing when absent). Grading fills ``Rollout.reward``;
-    ``grading`` (else ``default_verifier`` alone) says how.
+    ``grading`` (else ``default_verifier`` alone) says how. ``weights`` (parallel to
+    ``cohorts``, one per item) is each item's :attr:`Group.weight` (adaptive k).
     """
     grading = grading or Grading(default_verifier=default_verifier)
     reports = []
     for index, cohort in enumerate(cohorts):
         per_item = _rollouts_of(cohort, index, rollouts)
         sim = similarity.get(cohort.id) if similarity is not None else None
-        reports.append(_evaluate_cohort(cohort, per_item, gate, sim, grading))
+        weight = list(weights[index]) if weights is not None else [1] * len(cohort.items)
+        reports.append(_evaluate_cohort(cohort, per_item, gate, sim, grading, weight))
     return reports
 
 
@@ -79,6 +82,7 @@ def _evaluate_cohort(
     gate: Gate,
     target_similarity: float | None,
     grading: Grading,
+    weights: list[int],
 ) -> CohortReport:
     grades = grade_items(cohort.items, per_item, grading=grading)
     rewards = grades.rewards
@@ -124,7 +128,7 @@ def _evaluate_cohort(
                 n_rollouts=diag.n_rollouts,
             )
 
-    groups = [Group(r, ro) for r, ro in zip(rewards, per_item, strict=True)]
+    groups = [Group(r, ro, w) for r, ro, w in zip(rewards, per_item, weights, strict=True)]
     features = compute_cohort_features(groups, target_similarity=target_similarity)
     context = _cohort_context(cohort, diagnostics)
     if cohort.items:

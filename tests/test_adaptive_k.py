@@ -153,6 +153,17 @@ def test_the_features_on_unequal_groups_by_hand() -> None:
     assert f["reward_mean"] == pytest.approx(5 / 10)
     assert f["len_mean"] == pytest.approx((2 * 1 + 8 * 2) / 10)
     assert f["mean_logprob"] == pytest.approx((2 * -1.0 + 8 * -2.0) / 10)
+    # as adaptive k weighs them: group A's 2 rollouts stand for 8 (weight 4)
+    a.weight = 4
+    w = compute_cohort_features([a, b], target_similarity=None)
+    assert w["n_groups"] == 2 and w["frac_nondegenerate"] == 0.5
+    assert w["group_passrate_mean"] == f["group_passrate_mean"]
+    assert w["pass_rate"] == pytest.approx((8 + 3) / 16)
+    assert w["len_mean"] == pytest.approx((8 * 1 + 8 * 2) / 16)
+    assert w["logprob_p10"] == pytest.approx(-2.0) and w["logprob_p90"] == pytest.approx(-1.0)
+    assert w["logprob_p50"] == pytest.approx(-1.5)  # 8 of each: the median is between
+    # pooled advantages have mean 0 here: std = sqrt(sum a^2 / N), N from 10 to 16
+    assert w["adv_std"] == pytest.approx(f["adv_std"] * (10 / 16) ** 0.5)
 
 
 def _data(tmp_path: Path) -> Path:

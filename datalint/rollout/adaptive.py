@@ -39,6 +39,12 @@ class AdaptiveBudget:
     def rule(self) -> str:
         return f"adaptive: {self.first} per item, {self.full} where the first {self.first} disagree"
 
+    def weight(self, index: int) -> int:
+        """What the item's rollouts count for in the pooled features: a group that stopped
+        early stands for the full group (see :attr:`datalint.features.Group.weight`)."""
+        kept = self.kept[index]
+        return self.full // kept if 0 < kept == self.first < self.full else 1
+
     def provenance(self, indices: range | list[int]) -> dict[str, object]:
         kept = [self.kept[i] for i in indices]
         return {
