@@ -8,7 +8,7 @@ accuracy is pairwise concordance with the labels (the share of cohort pairs both
 of the shipped predictor's predicted lift and of mean p(1-p) over the cohort's items; the
 interval is a paired bootstrap over cohorts (2000 resamples) of adaptive minus fixed::
 
-    .venv/bin/python bench/bench_adaptive.py DATA STORE [EXTRA CHECK ARGS...]
+    [BENCH_FIRST=2,3,4] .venv/bin/python bench/bench_adaptive.py DATA STORE [EXTRA CHECK ARGS...]
     .venv/bin/python bench/bench_adaptive.py worlds/world0-arith-char-gpt2/cohorts.jsonl \\
         /tmp/world0.sqlite
 """
@@ -61,31 +61,17 @@ def concordance(score: np.ndarray, label: np.ndarray, idx: np.ndarray) -> float:
     return float(((ds == dy) & mask).sum() / max(mask.sum(), 1))
 
 
-def main() -> int:
-    data, store = Path(sys.argv[1]), Path(sys.argv[2])
-    extra = sys.argv[3:]
-    with sqlite3.connect(store) as db:
-        rows = db.execute("SELECT cohort_id, lift FROM runs").fetchall()
-    lifts: dict[str, list[float]] = defaultdict(list)
-    for cohort_id, lift in rows:
-        lifts[cohort_id].append(lift)
-    labels = {k: float(np.mean(v)) for k, v in lifts.items()}
-    with tempfile.TemporaryDirectory() as tmp:
-        fixed, fixed_s = check(data, Path(tmp) / "fixed", extra)
-        adaptive, adaptive_s = check(data, Path(tmp) / "adaptive", [*extra, "--adaptive-k"])
+def compare(fixed: dict, adaptive: dict, labels: dict[str, float]) -> dict:
+    from datalint.rulebook import load_rules
+
     n_items = sum(len(c["items"]) for c in fixed["cohorts"])
     spent = sum(c["sampling"]["rollouts_spent"] for c in adaptive["cohorts"])
     fixed_spent = sum(d["n_rollouts"] for c in fixed["cohorts"] for d in c["items"])
-    from datalint.rulebook import load_rules
-
     cohort_codes = {r.code for r in load_rules() if r.scope == "cohort"}
     vf, va = verdicts(fixed, cohort_codes), verdicts(adaptive, cohort_codes)
     same = sum(1 for k in vf if vf[k] == va.get(k))
     af, aa = verdicts(fixed), verdicts(adaptive)
     same_all = sum(1 for k in af if af[k] == aa.get(k))
-    if os.environ.get("BENCH_KEEP"):
-        for name, report in (("fixed", fixed), ("adaptive", adaptive)):
-            Path(os.environ["BENCH_KEEP"], f"{name}.json").write_text(json.dumps(report))
     by_id_f = {c["id"]: c for c in fixed["cohorts"]}
     by_id_a = {c["id"]: c for c in adaptive["cohorts"]}
     ids = sorted(k for k in labels if k in by_id_f and k in by_id_a)
@@ -119,8 +105,7 @@ def main() -> int:
             "difference_95ci": [round(float(lo), 4), round(float(hi), 4)],
             "interval_includes_0_or_better": bool(hi >= 0),
         }
-    result = {
-        "data": str(data),
+    return {
         "cohorts": len(vf),
         "labelled_cohorts": len(ids),
         "items": n_items,
@@ -129,9 +114,33 @@ def main() -> int:
         "rollouts_ratio": round(spent / fixed_spent, 3),
         "cohort_rule_verdicts_unchanged": round(same / len(vf), 4),
         "cohort_and_item_rule_verdicts_unchanged": round(same_all / len(af), 4),
-        "check_wall_s": {"fixed": round(fixed_s, 1), "adaptive": round(adaptive_s, 1)},
         "ranking_concordance": ranking,
     }
+
+
+def main() -> int:
+    data, store = Path(sys.argv[1]), Path(sys.argv[2])
+    extra = sys.argv[3:]
+    with sqlite3.connect(store) as db:
+        rows = db.execute("SELECT cohort_id, lift FROM runs").fetchall()
+    lifts: dict[str, list[float]] = defaultdict(list)
+    for cohort_id, lift in rows:
+        lifts[cohort_id].append(lift)
+    labels = {k: float(np.mean(v)) for k, v in lifts.items()}
+    firsts = [int(x) for x in os.environ.get("BENCH_FIRST", "2").split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        fixed, fixed_s = check(data, Path(tmp) / "fixed", extra)
+        result = {"data": str(data), "check_wall_s_fixed": round(fixed_s, 1), "adaptive": {}}
+        for first in firsts:
+            cache = Path(tmp) / f"adaptive{first}"
+            flags = [*extra, "--adaptive-k", "--adaptive-first", str(first)]
+            adaptive, adaptive_s = check(data, cache, flags)
+            result["adaptive"][f"first={first}"] = compare(fixed, adaptive, labels) | {
+                "check_wall_s": round(adaptive_s, 1)
+            }
+            if os.environ.get("BENCH_KEEP"):
+                for name, report in (("fixed", fixed), (f"adaptive{first}", adaptive)):
+                    Path(os.environ["BENCH_KEEP"], f"{name}.json").write_text(json.dumps(report))
     print(json.dumps(result, indent=1))
     return 0
 

@@ -52,6 +52,7 @@ def measure_cohorts(
     model_options: ModelOptions | None = None,
     served: Any = None,
     adaptive_k: bool = False,
+    adaptive_first: int = 2,
 ) -> CohortMeasurement:
     """``grading`` (config verifiers, extraction) wins over ``default_verifier`` when given.
 
@@ -88,7 +89,7 @@ def measure_cohorts(
     if adaptive_k:
         from datalint.rollout.adaptive import adaptive_rollouts
 
-        rollouts, budget = adaptive_rollouts(ordered, params, obtain, grading)
+        rollouts, budget = adaptive_rollouts(ordered, params, obtain, grading, first=adaptive_first)
     else:
         rollouts = obtain(ordered, params)
     unreadable = [(ordered[i], why) for i, why in sorted(stats.unreadable.items())]

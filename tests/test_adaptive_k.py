@@ -215,3 +215,22 @@ def test_rollout_command_adaptive_k_as_a_subprocess(tmp_path: Path) -> None:
     assert header["params"]["adaptive"].startswith("adaptive: 2 per item")
     sizes = [len(json.loads(line)["rollouts"]) for line in lines[1:]]
     assert len(sizes) == 8 and set(sizes) <= {2, 8}
+
+
+def test_a_first_stage_of_three_catches_the_late_item(tmp_path: Path) -> None:
+    backend = ScriptedBackend()
+    rollouts, budget = adaptive_rollouts(
+        _items(), SamplingParams(n=8), _obtain(backend, tmp_path), Grading(), first=3
+    )
+    # late's 3rd rollout is right: its first 3 disagree, so it grows as mixed does
+    assert budget.kept == [3, 3, 8, 8]
+    assert budget.spent == [3, 3, 11, 11]
+    assert [budget.weight(i) for i in range(4)] == [2, 2, 1, 1]  # 8 // 3 for the stopped
+    assert [r.completion for r in rollouts[3]] == ["9", "9"] + ["3"] * 6
+
+
+def test_check_refuses_an_adaptive_first_stage_of_zero(tmp_path: Path) -> None:
+    data = _data(tmp_path)
+    result = CliRunner().invoke(cli, ["check", str(data), "--adaptive-k", "--adaptive-first", "0"])
+    assert result.exit_code == 2
+    assert "--adaptive-first" in result.stderr

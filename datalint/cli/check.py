@@ -168,6 +168,7 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
         model=pick(flags, config, "model"),
         rollouts_per_item=params.n,
         adaptive_k=bool(pick(flags, config, "adaptive_k")),
+        adaptive_first=pick(flags, config, "adaptive_first"),
         temperature=params.temperature,
         max_new_tokens=params.max_new_tokens,
         seed=params.seed,

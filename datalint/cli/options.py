@@ -30,6 +30,7 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "trust_rollouts": False,
     "adaptive_k": False,
+    "adaptive_first": 2,
     "dtype": "float32",
     "device": "auto",
 }
@@ -116,8 +117,14 @@ _OPTIONS = (
         "--adaptive-k",
         is_flag=True,
         default=None,
-        help="Sample 2 rollouts per problem and the full --rollouts-per-item only where those "
-        "2 disagree.  [default: always the full group]",
+        help="Sample --adaptive-first rollouts per problem and the full --rollouts-per-item "
+        "only where those disagree.  [default: always the full group]",
+    ),
+    click.option(
+        "--adaptive-first",
+        type=click.IntRange(1),
+        default=None,
+        help="With --adaptive-k: the rollouts every problem gets first.  [default: 2]",
     ),
     click.option(
         "--trust-rollouts",

@@ -96,7 +96,9 @@ def _run(paths: tuple[str, ...], output: str, quiet: bool, flags: dict[str, Any]
         from datalint.cli.options import grading_setup
         from datalint.rollout.adaptive import adaptive_rollouts
 
-        rollouts, budget = adaptive_rollouts(items, params, obtain, grading_setup({}, config))
+        grading = grading_setup({}, config)
+        first = pick(flags, config, "adaptive_first")
+        rollouts, budget = adaptive_rollouts(items, params, obtain, grading, first=first)
         recorded["adaptive"] = budget.rule
         note(
             f"adaptive k: {sum(budget.spent)} rollouts for {len(items)} items "
