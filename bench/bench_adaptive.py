@@ -6,7 +6,9 @@ on DATA, and reads the calibration labels (mean probe-NLL lift over seeds per co
 STORE, a calibration store (copy a live one first: ``sqlite3 src ".backup dst"``). Ranking
 accuracy is pairwise concordance with the labels (the share of cohort pairs both order alike),
 of the shipped predictor's predicted lift and of mean p(1-p) over the cohort's items; the
-interval is a paired bootstrap over cohorts (2000 resamples) of adaptive minus fixed::
+interval is a paired bootstrap over cohorts (2000 resamples) of adaptive minus fixed. The same
+comparison of fixed k with sampling seed 1 against seed 0 is the noise floor: how much the
+verdicts and ranking of fixed k = 8 itself move with its sampling seed::
 
     [BENCH_FIRST=2,3,4] .venv/bin/python bench/bench_adaptive.py DATA STORE [EXTRA CHECK ARGS...]
     .venv/bin/python bench/bench_adaptive.py worlds/world0-arith-char-gpt2/cohorts.jsonl \\
@@ -65,7 +67,12 @@ def compare(fixed: dict, adaptive: dict, labels: dict[str, float]) -> dict:
     from datalint.rulebook import load_rules
 
     n_items = sum(len(c["items"]) for c in fixed["cohorts"])
-    spent = sum(c["sampling"]["rollouts_spent"] for c in adaptive["cohorts"])
+    spent = sum(
+        c["sampling"]["rollouts_spent"]
+        if "sampling" in c
+        else sum(d["n_rollouts"] for d in c["items"])
+        for c in adaptive["cohorts"]
+    )
     fixed_spent = sum(d["n_rollouts"] for c in fixed["cohorts"] for d in c["items"])
     cohort_codes = {r.code for r in load_rules() if r.scope == "cohort"}
     vf, va = verdicts(fixed, cohort_codes), verdicts(adaptive, cohort_codes)
@@ -131,6 +138,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         fixed, fixed_s = check(data, Path(tmp) / "fixed", extra)
         result = {"data": str(data), "check_wall_s_fixed": round(fixed_s, 1), "adaptive": {}}
+        # the noise floor: fixed k = 8 again, with another sampling seed
+        again, _ = check(data, Path(tmp) / "seed1", [*extra, "--seed", "1"])
+        result["fixed_k_seed_1_vs_seed_0"] = compare(fixed, again, labels)
         for first in firsts:
             cache = Path(tmp) / f"adaptive{first}"
             flags = [*extra, "--adaptive-k", "--adaptive-first", str(first)]
