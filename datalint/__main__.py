@@ -1,9 +1,10 @@
 """``python -m datalint``: the same CLI, with the working directory taken off the import path.
 
 ``python -m`` puts the current directory first on ``sys.path``, so a ``grading.py`` lying in the
-data folder being linted would shadow any module datalint imports later. The entry is removed
-before anything else is imported, and ``PYTHONSAFEPATH`` keeps spawned workers (calibrate's
-process pool, math-verify's) from adding it back.
+data folder being linted would shadow any module datalint imports later. That implicit first
+entry is removed before anything else is imported (entries the user put on ``PYTHONPATH`` stay),
+and ``PYTHONSAFEPATH`` keeps spawned workers (calibrate's process pool, math-verify's) from adding
+it back.
 """
 
 import os
@@ -11,8 +12,10 @@ import sys
 
 
 def _strip_working_directory() -> None:
-    here = os.getcwd()
-    sys.path[:] = [p for p in sys.path if p not in ("", ".") and os.path.abspath(p) != here]
+    if not sys.flags.safe_path and sys.path:  # under `python -P -m` there is nothing to strip
+        first = sys.path[0]
+        if first in ("", ".") or os.path.abspath(first) == os.getcwd():
+            del sys.path[0]
     os.environ["PYTHONSAFEPATH"] = "1"
 
 

@@ -97,6 +97,8 @@ class CohortReport:
     features: dict[str, float | None]
     items: list[ItemDiagnostic] = field(default_factory=list)
     predicted_lift: float | None = None
+    # the predictor's 80% interval of the lift, [low, high] in nats; None without one
+    predicted_lift_interval: tuple[float, float] | None = None
     sampling: dict[str, Any] | None = None  # adaptive k's budget (fixed k: None, not shown)
 
     def as_dict(self) -> dict[str, Any]:
@@ -106,6 +108,9 @@ class CohortReport:
             "features": dict(self.features),
             "items": [i.as_dict() for i in self.items],
             "predicted_lift": self.predicted_lift,
+            "predicted_lift_interval": (
+                list(self.predicted_lift_interval) if self.predicted_lift_interval else None
+            ),
         }
         if self.sampling is not None:
             data["sampling"] = self.sampling
@@ -124,6 +129,8 @@ class Summary:
     predictor: str | None = None
     similarity: str | None = None
     skipped_stages: list[str] = field(default_factory=list)
+    # {"in_domain", "nearest_world", "model", "worlds", "lift_score_source", "reason"}
+    predictor_domain: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -137,6 +144,7 @@ class Summary:
             "predictor": self.predictor,
             "similarity": self.similarity,
             "skipped_stages": list(self.skipped_stages),
+            "predictor_domain": self.predictor_domain,
         }
 
 

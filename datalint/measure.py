@@ -31,6 +31,8 @@ class CohortMeasurement:
     unreadable: list[tuple[Item, Unreadable]] = field(default_factory=list)
     unjudged: list[Cohort] = field(default_factory=list)  # no readable item left: no features
     n_sampled: int = 0  # items sent to a backend (not replayed)
+    # the rollouts' model (backend or --rollouts header); None when every item replayed inline
+    model_fingerprint: str | None = None
 
 
 def measure_cohorts(
@@ -123,13 +125,16 @@ def measure_cohorts(
         gate,
         similarity=similarity,
         grading=grading,
+        probe_items=probe_items,
         weights=None if budget is None else [[budget.weight(i) for i in keep] for keep in kept],
     )
     if budget is not None:
         for report, keep in zip(reports, kept, strict=True):
             report.sampling = budget.provenance(keep)
     n_sampled = len(ordered) - stats.replayed
-    return CohortMeasurement(cohorts, reports, method, unreadable, unjudged, n_sampled)
+    return CohortMeasurement(
+        cohorts, reports, method, unreadable, unjudged, n_sampled, stats.fingerprint
+    )
 
 
 def report_unreadable(gate: Gate, item: Item, why: Unreadable) -> None:

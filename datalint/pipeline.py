@@ -158,6 +158,7 @@ def run_check(opts: CheckOptions, rules: tuple[Rule, ...], notify: Notify = _std
         predictor=result.predictor,
         similarity=result.similarity,
         skipped_stages=skipped,
+        predictor_domain=result.domain,
     )
     return Report(findings=findings, cohorts=result.cohorts, summary=summary)
 
@@ -204,6 +205,7 @@ class _ModelResult:
     similarity: str | None
     lift_score: float | None
     unjudged: list[str] = field(default_factory=list)  # cohorts the model could not read
+    domain: dict | None = None  # summary.predictor_domain
 
 
 def _model_stages(
@@ -255,15 +257,64 @@ def _model_stages(
     cohorts, reports = measured.cohorts, measured.reports
     if not cohorts:
         return _ModelResult([], None, measured.similarity_method, None, unjudged)
-    predictions = predictor.predict([r.features for r in reports])
-    for report, cohort, lift in zip(reports, cohorts, predictions, strict=True):
+    predictions, low, high = predictor.predict_with_interval([r.features for r in reports])
+    for i, (report, cohort, lift) in enumerate(zip(reports, cohorts, predictions, strict=True)):
         report.predicted_lift = float(lift)
+        if low is not None and high is not None:
+            report.predicted_lift_interval = (float(low[i]), float(high[i]))
         first = cohort.items[0].source
         gate.observe("predicted_lift", float(lift), first, cohort=cohort.id, cohort_id=cohort.id)
     lift_score = predictor.dataset_lift_score(predictions, [len(c.items) for c in cohorts])
     if predictor.is_fallback:
         notify(f"no lift predictor found; scoring with {predictor.name}")
-    return _ModelResult(reports, predictor.name, measured.similarity_method, lift_score, unjudged)
+    domain = None
+    if not predictor.is_fallback:
+        lift_score, domain = _domain(predictor, measured.model_fingerprint, reports, lift_score)
+        if domain["in_domain"] is False:
+            notify(_domain_note(predictor.name, domain))
+        elif domain["in_domain"] is None:
+            notify(f"note: {predictor.name}: {domain['reason']}")
+        trained_with = predictor.similarity_method
+        if trained_with and measured.similarity_method:
+            domain["similarity"] = {"predictor": trained_with, "check": measured.similarity_method}
+            if trained_with not in (measured.similarity_method, "unknown"):
+                notify(
+                    f"note: {predictor.name} was fit on target_similarity from {trained_with}, "
+                    f"this check computed it with {measured.similarity_method}: the scales differ"
+                )
+    return _ModelResult(
+        reports, predictor.name, measured.similarity_method, lift_score, unjudged, domain
+    )
+
+
+def _domain(
+    predictor: LiftPredictor,
+    fingerprint: str | None,
+    reports: list[CohortReport],
+    lift_score: float | None,
+) -> tuple[float | None, dict]:
+    """The predictor's domain, and the dataset score that gates: out of domain, the free signal
+    the card chose when its leave-one-world-out table showed the predictor no better."""
+    from datalint.predict.domain import fallback_lift_score, predictor_domain
+
+    domain = predictor_domain(predictor.card, fingerprint, reports)
+    if not domain.in_domain and domain.lift_score_source != "predictor":
+        fallback = fallback_lift_score(predictor.card, domain.lift_score_source, reports)
+        if fallback is not None:
+            lift_score = fallback
+        else:
+            domain.lift_score_source = "predictor"
+    return lift_score, domain.as_dict()
+
+
+def _domain_note(name: str, domain: dict) -> str:
+    note = f"note: {name} was not fit on this model (nearest world: {domain['nearest_world']}); "
+    if domain["lift_score_source"] == "predictor":
+        return note + "its predictions are extrapolations"
+    return (
+        note + f"the dataset lift score falls back to {domain['lift_score_source']} in nats "
+        "(the card's held-out-world table); per-cohort predicted_lift is still the predictor's"
+    )
 
 
 def _refuse_unreadable_default(opts: CheckOptions, n_unreadable: int, n_sampled: int) -> None:

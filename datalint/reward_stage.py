@@ -7,7 +7,9 @@ per-item diagnostics, and observes these metrics (the rules hold the thresholds)
 - every cohort feature by its name, at the cohort's first item;
 - ``item_pass_rate`` per graded item, at the item's line;
 - ``verifier_errors`` (how many rollouts its verifier failed on) per item where it failed;
-- ``replayed_reward_mismatches`` (how many replayed rewards the verifier contradicts) per item.
+- ``replayed_reward_mismatches`` (how many replayed rewards the verifier contradicts) per item;
+- the dead-end triage metrics of :mod:`datalint.signals.triage` per item that every rollout
+  failed or every rollout passed, at the item's line.
 
 Message templates may use these context keys: cohort features: ``cohort_id``, ``lines``,
 ``n_items``, ``n_all_correct``, ``n_all_wrong``, ``n_disagree``; ``item_pass_rate``:
@@ -19,12 +21,14 @@ Message templates may use these context keys: cohort features: ``cohort_id``, ``
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 from datalint.engine import Gate
 from datalint.features import Group, compute_cohort_features, item_diagnostics
 from datalint.findings import CohortReport, ItemDiagnostic, pick_samples
 from datalint.grade import DEFAULT_VERIFIER, Grading, grade_items
-from datalint.load.records import Cohort, Rollout, Source
+from datalint.load.records import Cohort, Item, Rollout, Source
+from datalint.signals import triage
 
 CohortRollouts = Sequence[Sequence[Rollout]]  # per item of a cohort, its rollouts
 _MAX_RANGES_SHOWN = 6
@@ -38,6 +42,7 @@ def evaluate_cohorts(
     similarity: Mapping[str, float] | None = None,
     default_verifier: str = DEFAULT_VERIFIER,
     grading: Grading | None = None,
+    probe_items: Sequence[Item] | None = None,
     weights: Sequence[Sequence[int]] | None = None,
 ) -> list[CohortReport]:
     """One :class:`CohortReport` per cohort, in order; findings go to ``gate``.
@@ -45,16 +50,18 @@ def evaluate_cohorts(
     ``rollouts`` gives each cohort's rollouts per item: a sequence parallel to ``cohorts``, a
     mapping by cohort id, or None to replay the items' own ``rollouts``. ``similarity`` maps a
     cohort id to its target_similarity (missing when absent). Grading fills ``Rollout.reward``;
-    ``grading`` (else ``default_verifier`` alone) says how. ``weights`` (parallel to
-    ``cohorts``, one per item) is each item's :attr:`Group.weight` (adaptive k).
+    ``grading`` (else ``default_verifier`` alone) says how. ``probe_items`` let triage find an
+    answer that a probe item holds (RW204). ``weights`` (parallel to ``cohorts``, one per item)
+    is each item's :attr:`Group.weight` (adaptive k).
     """
     grading = grading or Grading(default_verifier=default_verifier)
+    probe = triage.ProbeAnswers(probe_items) if probe_items and gate.wants(triage.LEAK) else None
     reports = []
     for index, cohort in enumerate(cohorts):
         per_item = _rollouts_of(cohort, index, rollouts)
         sim = similarity.get(cohort.id) if similarity is not None else None
-        weight = list(weights[index]) if weights is not None else [1] * len(cohort.items)
-        reports.append(_evaluate_cohort(cohort, per_item, gate, sim, grading, weight))
+        weight = list(weights[index]) if weights is not None else None
+        reports.append(_evaluate_cohort(cohort, per_item, gate, sim, grading, probe, weight))
     return reports
 
 
@@ -82,17 +89,18 @@ def _evaluate_cohort(
     gate: Gate,
     target_similarity: float | None,
     grading: Grading,
-    weights: list[int],
+    probe: triage.ProbeAnswers | None = None,
+    weights: list[int] | None = None,
 ) -> CohortReport:
     grades = grade_items(cohort.items, per_item, grading=grading)
     rewards = grades.rewards
+    # item-level metrics: at the item's line, naming the cohort for the finding and its message
+    observe = partial(gate.observe, cohort=cohort.id, cohort_id=cohort.id)
     for failure in grades.failures:
-        gate.observe(
+        observe(
             "verifier_errors",
             failure.n_failed,
             failure.source,
-            cohort=cohort.id,
-            cohort_id=cohort.id,
             verifier=failure.verifier,
             error=failure.message,
             n_failed=failure.n_failed,
@@ -100,12 +108,10 @@ def _evaluate_cohort(
         )
 
     for mismatch in grades.mismatches:
-        gate.observe(
+        observe(
             "replayed_reward_mismatches",
             mismatch.n_mismatched,
             mismatch.source,
-            cohort=cohort.id,
-            cohort_id=cohort.id,
             n_mismatched=mismatch.n_mismatched,
             n_claimed=mismatch.n_claimed,
             claimed=mismatch.claimed,
@@ -118,16 +124,19 @@ def _evaluate_cohort(
             diag.samples = pick_samples([r.completion for r in item_rollouts], list(item_rewards))
     for item, diag, item_rewards in zip(cohort.items, diagnostics, rewards, strict=True):
         if diag.n_rollouts:
-            gate.observe(
+            observe(
                 "item_pass_rate",
                 diag.pass_rate,
                 item.source,
-                cohort=cohort.id,
-                cohort_id=cohort.id,
                 n_correct=sum(r >= 0.5 for r in item_rewards),
                 n_rollouts=diag.n_rollouts,
             )
+    for item, item_rollouts in zip(cohort.items, per_item, strict=True):
+        triage.triage_item(
+            item, item_rollouts, gate, grading=grading, cohort=cohort.id, probe=probe
+        )
 
+    weights = weights if weights is not None else [1] * len(cohort.items)
     groups = [Group(r, ro, w) for r, ro, w in zip(rewards, per_item, weights, strict=True)]
     features = compute_cohort_features(groups, target_similarity=target_similarity)
     context = _cohort_context(cohort, diagnostics)

@@ -1,5 +1,13 @@
 #!/usr/bin/env bash
-# Rebuild the shipped lift predictor (pretrained/lift-predictor.onnx + .json card) from scratch:
+# Rebuild the shipped lift predictor (pretrained/lift-predictor.onnx + .json card).
+#
+# With world stores committed (worlds/*/store.sqlite, or the dumps worlds/*/store.sql.gz|.zst),
+# it is rebuilt from them, across worlds: scripts/build_predictor_from_worlds.py evaluates
+# (in-world CV, nested leave-one-world-out), fits a candidate and replaces the shipped predictor
+# only if it beats it and mean p(1-p) on held-out worlds (build/predictor/decision.json says
+# why or why not). SINGLE_WORLD=1 forces the original single-world build below.
+#
+# The single-world build, from scratch:
 # generate calibration cohorts from the tiny world, measure real GRPO lift per cohort and seed on
 # the shipped tiny policy, evaluate against the baselines, fit and export.
 #
@@ -24,6 +32,10 @@ MODEL=${MODEL:-}  # base policy directory; empty = the shipped tiny policy
 PREDICTOR=${PREDICTOR:-pretrained/lift-predictor.onnx}
 DOCS=${DOCS-docs/lift-predictor}
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+
+if [ -z "${SINGLE_WORLD:-}" ] && compgen -G "worlds/*/store.s*" > /dev/null; then
+  exec "$PY" scripts/build_predictor_from_worlds.py --out "$OUT" ${DOCS:+--docs "$DOCS"}
+fi
 
 mkdir -p "$OUT"
 "$PY" scripts/make_calibration_data.py --cohorts "$N_COHORTS" --seed 20260620 \

@@ -26,7 +26,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout
 
 import torch
-from train_tiny_policy import sampled_pass_rates  # scripts/ is sys.path[0] when run as a script
 
 from datalint.calibrate.grpo import exact_match_reward, load_base, train_cohort
 from datalint.calibrate.probe import probe_nll
@@ -38,8 +37,8 @@ from datalint.world import (
     make_cohort,
     make_cohorts,
 )
-
-KINDS = ("frontier", "known", "no_foothold", "scrambled")
+from datalint.world.check import KINDS, cohort_row
+from datalint.world.policy import sampled_pass_rates
 
 
 def probe_set(
@@ -57,7 +56,9 @@ def pass_rates(model, tokenizer, cohort: WorldCohort, samples: int, seed: int) -
     """Share of ``samples`` attempts at temperature 1 matching the cohort's claimed answers."""
     torch.manual_seed(seed)
     prompts = [p.prompt for p in cohort.problems]
-    return sampled_pass_rates(model, tokenizer, prompts, cohort.answers(), samples)
+    return sampled_pass_rates(
+        model, tokenizer, prompts, cohort.answers(), samples, max_new_tokens=8
+    )
 
 
 def pearson(xs: list[float], ys: list[float]) -> float:
@@ -119,16 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             setup.append(run.setup_seconds)
             train.append(run.train_seconds)
         row = {
-            "cohort": cohort.id,
-            "kind": kind,
-            "scrambled": cohort.scrambled,
-            "subject": cohort.problems[0].subject,
-            "levels": [p.level for p in cohort.problems],
-            "pass_rates": rates,
-            "disagreement": sum(0 < r < 1 for r in rates) / len(rates),
-            "mean_p1p": sum(r * (1 - r) for r in rates) / len(rates),
-            "nll_lift_per_seed": [round(x, 5) for x in lifts],
-            "nll_lift": statistics.fmean(lifts),
+            **cohort_row(cohort, kind, rates, lifts, digits=5),
             "p_gold_lift": statistics.fmean(p_lifts),
             "setup_seconds": statistics.fmean(setup),
             "train_seconds": statistics.fmean(train),

@@ -19,7 +19,16 @@ def synthetic_store(
     noise: float = 0.05,
     missing_logprobs: bool = True,
     seed: int = 0,
+    model: str = "modelA",
+    scale: float = 1.0,
+    logprob_shift: float = 0.0,
+    familiarity_signal: bool = False,
+    settings: dict | None = None,
 ) -> CalibrationStore:
+    """``model`` names the world; ``scale`` multiplies its lifts (worlds differ in lift scale);
+    with ``familiarity_signal``, mean_logprob carries lift signal relative to the world's own
+    mean, shifted by ``logprob_shift`` (logprob scales depend on the model; a within-world rank
+    sees through the shift)."""
     rng = np.random.default_rng(seed)
     store = CalibrationStore(path)
     for c in range(n_cohorts):
@@ -31,15 +40,20 @@ def synthetic_store(
         feats["frac_all_wrong"] = float(np.mean(rates == 0))
         feats["frac_all_correct"] = float(np.mean(rates == 1))
         feats["adv_std"] = nondeg * 0.9
+        true_lift = 0.5 * nondeg - 0.1
+        if familiarity_signal:
+            familiar = float(rng.normal())
+            feats["mean_logprob"] = familiar + logprob_shift
+            true_lift += 0.1 * familiar
+        true_lift *= scale
         if missing_logprobs and c % 3 == 0:
             feats["mean_logprob"] = None
             feats["logprob_p50"] = None
-        true_lift = 0.5 * nondeg - 0.1
         for s in range(n_seeds):
-            lift = true_lift + noise * rng.normal()
+            lift = true_lift + scale * noise * rng.normal()
             store.add_run(
                 RunRecord(
-                    key=RunKey(f"ck{c:03d}", s, "settingsA", "modelA", "probeA"),
+                    key=RunKey(f"ck{c:03d}", s, "settingsA", model, "probeA"),
                     cohort_id=f"cohort-{c:03d}",
                     subject=SUBJECTS[c % len(SUBJECTS)],
                     data_hash="dataA",
@@ -50,7 +64,7 @@ def synthetic_store(
                     nll_after=2.0 - lift,
                     pgold_before=0.3,
                     pgold_after=0.3 + lift / 10 + noise * rng.normal() / 10,
-                    settings={"steps": 8, "lr": 5e-5, "feature_seed": 1000},
+                    settings=settings or {"steps": 8, "lr": 5e-5, "feature_seed": 1000},
                     timings={"train_s": 1.0},
                 )
             )

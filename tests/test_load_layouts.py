@@ -390,3 +390,26 @@ def test_hub_metadata_beside_parquet_is_not_data_but_a_lone_json_is(tmp_path: Pa
     plain.mkdir()
     (plain / "state.json").write_bytes(b"")
     assert [Path(p).name for p in discover_files([str(plain)])] == ["state.json"]
+
+
+def test_rollout_and_calibrate_take_the_same_field_mapping(tmp_path: Path, monkeypatch) -> None:
+    """--field reaches every command that reads data, not only check."""
+    pytest.importorskip("torch")
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"text": "2+3=", "target": {"value": "5"}}) + "\n")
+    mapping = ["--field", "prompt=text", "--field", "answer=target.value"]
+    out = tmp_path / "r.rollouts.jsonl"
+    args = ["rollout", str(data), "-o", str(out), "--no-cache", "--rollouts-per-item", "2"]
+    result = CliRunner().invoke(cli, [*args, "--max-new-tokens", "3", *mapping])
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(out.read_text().splitlines()[1])["rollouts"]) == 2
+    # without the mapping the record fits no layout: rollout has no item to sample
+    assert CliRunner().invoke(cli, args).exit_code == 2
+    # calibrate reads the records through the mapping: a wrong one stops it at the record
+    probe = tmp_path / "probe.jsonl"
+    probe.write_text('{"prompt": "1+1=", "answer": "2"}\n')
+    store = tmp_path / "s.sqlite"
+    base = ["calibrate", str(data), "--probe", str(probe), "--store", str(store), "--steps", "1"]
+    bad = CliRunner().invoke(cli, [*base, "--field", "prompt=text", "--field", "answer=nope"])
+    assert bad.exit_code == 2 and "d.jsonl:1" in bad.stderr, bad.output

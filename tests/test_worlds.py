@@ -125,8 +125,8 @@ def _independent_answer(problem: Problem) -> str:
 
 @pytest.mark.parametrize("slip_name", sorted(SHARED_SLIPS))
 def test_generated_string_items_verify_and_their_slips_do_not(slip_name: str) -> None:
-    from datalint.records import Item, Source
-    from datalint.verify.registry import grade
+    from datalint.grade.registry import grade
+    from datalint.load.records import Item, Source
 
     rng = random.Random(5)
     for subject in STRING_SUBJECTS:
@@ -262,7 +262,7 @@ def test_each_spec_builds_its_declared_model_and_tokenizer(built, name: str) -> 
 
 
 def test_chat_worlds_render_messages_through_their_template(built) -> None:
-    from datalint.records import Item, Source
+    from datalint.load.records import Item, Source
     from datalint.rollout.base import render_prompt
 
     chat = [n for n, (s, _t, _m) in built.items() if s.prompt_format == "chat"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -33,6 +33,8 @@ class CalibrationSet:
     model_fingerprint: str
     probe_hash: str
     data_hash: str
+    world: str = ""  # the world (policy model) these cohorts were measured on
+    similarity_method: str = "unknown"  # "minilm" | "char-ngram" | "none" | "unknown" (older store)
 
     @property
     def n_cohorts(self) -> int:
@@ -51,16 +53,41 @@ class CalibrationSet:
     def feature(self, name: str) -> np.ndarray:
         return self.features[:, FEATURE_NAMES.index(name)]
 
+    def subset(self, rows: np.ndarray) -> CalibrationSet:
+        """The same set restricted to ``rows`` (indices or a boolean mask)."""
+        idx = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
+        return replace(
+            self,
+            cohort_keys=[self.cohort_keys[i] for i in idx],
+            cohort_ids=[self.cohort_ids[i] for i in idx],
+            subjects=[self.subjects[i] for i in idx],
+            features=self.features[idx],
+            nll_lifts=self.nll_lifts[idx],
+            reward_lifts=self.reward_lifts[idx],
+            mean_p1p=self.mean_p1p[idx],
+        )
+
+
+def similarity_method_of(records: list[RunRecord]) -> str:
+    """The similarity method the runs' target_similarity was computed with (recorded in their
+    settings since the key existed; "unknown" for older runs; "mixed" if runs disagree)."""
+    methods = {str(r.settings.get("similarity_method", "unknown")) for r in records}
+    if len(methods) == 1:
+        return methods.pop()
+    known = methods - {"unknown"}
+    return known.pop() if len(known) == 1 else "mixed"
+
 
 def _group_of(rec: RunRecord) -> tuple[str, str, str]:
     return (rec.key.model_fingerprint, rec.key.probe_hash, rec.key.settings_hash)
 
 
 def load_calibration_set(
-    store: CalibrationStore, settings_hash: str | None = None
+    store: CalibrationStore, settings_hash: str | None = None, world: str | None = None
 ) -> CalibrationSet:
     """Cohorts measured under one (model, probe, settings): the group with most runs, or the one
-    whose settings hash starts with ``settings_hash``. Cohorts missing a seed keep NaN there."""
+    whose settings hash starts with ``settings_hash``. Cohorts missing a seed keep NaN there.
+    ``world`` names the set (default: the first 12 hex digits of its model fingerprint)."""
     records = list(store.runs())
     if not records:
         raise CalibrationDataError(f"{store.path}: the store holds no runs")
@@ -118,4 +145,6 @@ def load_calibration_set(
         model_fingerprint=group[0],
         probe_hash=group[1],
         data_hash=data_hash,
+        world=world or group[0][:12],
+        similarity_method=similarity_method_of(records),
     )

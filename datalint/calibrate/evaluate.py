@@ -275,21 +275,7 @@ def evaluate_label(
 
 
 def _subset(cset: CalibrationSet, keep: np.ndarray) -> CalibrationSet:
-    idx = np.flatnonzero(keep)
-    return CalibrationSet(
-        cohort_keys=[cset.cohort_keys[i] for i in idx],
-        cohort_ids=[cset.cohort_ids[i] for i in idx],
-        subjects=[cset.subjects[i] for i in idx],
-        features=cset.features[idx],
-        nll_lifts=cset.nll_lifts[idx],
-        reward_lifts=cset.reward_lifts[idx],
-        mean_p1p=cset.mean_p1p[idx],
-        seeds=cset.seeds,
-        settings=cset.settings,
-        model_fingerprint=cset.model_fingerprint,
-        probe_hash=cset.probe_hash,
-        data_hash=cset.data_hash,
-    )
+    return cset.subset(keep)
 
 
 def compare_labels(cset: CalibrationSet, by_label: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -17,7 +17,16 @@ import numpy as np
 
 from datalint import __version__
 from datalint.calibrate.dataset import CalibrationSet, Label
-from datalint.calibrate.models import MONOTONE, XGB_PARAMS, fit_xgboost
+from datalint.calibrate.hashing import stable_hash
+from datalint.calibrate.lowo import FREE_SIGNALS, pooled
+from datalint.calibrate.models import MONOTONE, XGB_PARAMS
+from datalint.calibrate.variants import (
+    INTERVAL_QUANTILES,
+    FittedPredictor,
+    Variant,
+    fit_variant,
+    isotonic_fit,
+)
 from datalint.extras import MissingExtra
 from datalint.features_names import FEATURE_NAMES
 
@@ -36,7 +45,7 @@ CARD_METRICS = (
 CARD_BASELINES = ("random", "frac_nondegenerate", "mean_p1p", "pass_rate", "adv_std", "ridge")
 
 
-def to_onnx(model: Any, metadata: dict[str, str]) -> Any:
+def to_onnx(model: Any, metadata: dict[str, str], width: int = len(FEATURE_NAMES)) -> Any:
     """Convert a fitted xgboost regressor to an ONNX ModelProto carrying ``metadata``."""
     try:
         from onnxmltools import convert_xgboost
@@ -45,7 +54,7 @@ def to_onnx(model: Any, metadata: dict[str, str]) -> Any:
         raise MissingExtra("calibrate", "onnxmltools") from None
     onx = convert_xgboost(
         model,
-        initial_types=[(INPUT_NAME, FloatTensorType([None, len(FEATURE_NAMES)]))],
+        initial_types=[(INPUT_NAME, FloatTensorType([None, width]))],
         target_opset=15,
     )
     for key, value in metadata.items():
@@ -115,22 +124,121 @@ def _nan(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
+SCALE_FREE_FEATURES = (
+    "adv_std",
+    "frac_nondegenerate",
+    "adv_absmean",
+    "frac_all_correct",
+    "frac_all_wrong",
+    "reward_mean",
+    "reward_std",
+    "pass_rate",
+    "group_passrate_mean",
+    "group_passrate_std",
+)
+"""The features that mean the same on every model and tokenizer (docs/features.md): functions of
+the 0/1 rewards alone. Worlds are profiled on these for the domain check's nearest world."""
+
+
+def world_profile(cset: CalibrationSet) -> dict[str, Any]:
+    """A world as the card lists it: name, model, size, and its scale-free feature profile."""
+    cols = [FEATURE_NAMES.index(n) for n in SCALE_FREE_FEATURES]
+    x = cset.features[:, cols]
+    with np.errstate(all="ignore"):
+        means, sds = np.nanmean(x, axis=0), np.nanstd(x, axis=0)
+    return {
+        "name": cset.world,
+        "model_fingerprint": cset.model_fingerprint,
+        "n_cohorts": int((~np.isnan(cset.label("nll"))).sum()),
+        "similarity_method": cset.similarity_method,
+        "profile": {
+            "features": list(SCALE_FREE_FEATURES),
+            "mean": [float(v) for v in means],
+            "sd": [float(v) for v in sds],
+        },
+    }
+
+
+def signal_map(sets: list[CalibrationSet], name: str, label: Label) -> dict[str, list[float]]:
+    """Isotonic map of a free signal onto the training lifts (nats), so that a dataset score
+    that falls back to the signal still reads in nats."""
+    from datalint.calibrate.lowo import free_signal
+
+    xs, ys = [], []
+    for c in sets:
+        y = c.label(label)
+        ok = ~np.isnan(y)
+        xs.append(free_signal(c, name)[ok])
+        ys.append(y[ok])
+    kx, ky = isotonic_fit(np.concatenate(xs), np.concatenate(ys))
+    return {"x": [float(v) for v in kx], "y": [float(v) for v in ky]}
+
+
+def _single_card_parts(evaluation: dict[str, Any], label: Label) -> dict[str, Any]:
+    """What the card says from one store's cross-validated evaluation (as before worlds)."""
+    ours, baselines = card_metrics(evaluation, label)
+    res = evaluation["labels"][label]
+    return {
+        "cv": res["cv"],
+        "metrics": ours,
+        "baselines": baselines,
+        "oracle": res["oracle"],
+        "noise_ceiling": res["noise_ceiling"],
+        "label_validation": res["validation"],
+        "label_comparison": evaluation.get("label_comparison"),
+        "verdict": verdict(evaluation, label),
+    }
+
+
 def fit_predictor(
-    cset: CalibrationSet,
+    csets: CalibrationSet | list[CalibrationSet],
     evaluation: dict[str, Any],
     out_path: str | Path,
     label: Label = "nll",
     build_command: str = "",
     seed: int = 0,
     sweep: dict[str, Any] | None = None,
+    *,
+    variant: Variant | None = None,
+    lowo: dict[str, Any] | None = None,
+    similarity_method: str | None = None,
+    local: list[CalibrationSet] | None = None,
+    local_weight: float | None = None,
 ) -> dict[str, Any]:
-    """Fit on every cohort, write the ONNX file and its JSON card; returns the card."""
-    y = cset.label(label)
-    keep = ~np.isnan(y)
-    model = fit_xgboost(cset.features[keep], y[keep], seed=seed)
-    ours, baselines = card_metrics(evaluation, label)
-    res = evaluation["labels"][label]
+    """Fit on every cohort of every world, write the ONNX file and its JSON card; returns the
+    card. ``evaluation`` is one store's ``evaluate`` result (a single world) or, for several
+    worlds, ``{"worlds": {name: evaluate(...)}}``; ``lowo`` the nested leave-one-world-out
+    table; ``variant`` the chosen variant (default ``raw``). With ``local`` (local calibration,
+    ``fit --prior``) ``csets`` are the prior worlds and the local rows weigh ``local_weight``
+    each (default: as much in all as the prior rows)."""
+    sets = [csets] if isinstance(csets, CalibrationSet) else list(csets)
+    local = list(local or [])
+    variant = variant or Variant()
+    every = sets + local
+    x, y, groups = pooled(every, label)
+    weights = np.ones(len(y))
+    if local:
+        n_local = sum(int((~np.isnan(c.label(label))).sum()) for c in local)
+        n_prior = len(y) - n_local
+        local_weight = local_weight or max(1.0, n_prior / max(n_local, 1))
+        weights[n_prior:] = local_weight
+    model = fit_variant(variant, x, y, groups, weights=weights, seed=seed)
     out_path = Path(out_path)
+    first = every[0]
+    if "worlds" in evaluation:
+        parts: dict[str, Any] = {"in_world": evaluation["worlds"]}
+        first_eval = next(iter(evaluation["worlds"].values()), None)
+        if len(every) == 1 and first_eval is not None:
+            parts = {**_single_card_parts(first_eval, label), **parts}
+    else:
+        parts = _single_card_parts(evaluation, label)
+    lowo_summary = (lowo or {}).get("summary") or {}
+    decision = lowo_summary.get("out_of_domain_score") or {
+        "score": "mean_p1p",
+        "reason": "not measured on a held-out world (fit on one world): out of domain the "
+        "dataset score falls back to mean p(1-p), the free signal issue 10 measured best on a "
+        "world the single-world predictor never saw",
+    }
     card: dict[str, Any] = {
         "name": out_path.stem,
         "datalint_version": __version__,
@@ -141,25 +249,53 @@ def fit_predictor(
             else "reward-lift: mean P(gold) over the probe after minus before GRPO"
         ),
         "features": list(FEATURE_NAMES),
+        "inputs": list(variant.inputs),
+        "derived_inputs": {
+            name: f"percentile rank of {name[5:]} among the cohorts of the same world "
+            "(training) or the same checked dataset (check); 0 lowest, 1 highest"
+            for name in variant.inputs
+            if name.startswith("rank:")
+        },
+        "variant": variant.name,
+        "output_map": (
+            "isotonic map of the ranking score onto the training lifts (nats)"
+            if model.output_map is not None
+            else "identity (trained on lifts in nats)"
+        ),
+        "interval": {
+            "quantiles": list(INTERVAL_QUANTILES),
+            "meaning": "80% interval of the lift in nats from quantile trees "
+            "(reg:quantileerror), clipped to contain the point prediction",
+            "coverage_on_held_out_worlds": lowo_summary.get("interval_coverage_80"),
+        },
         "monotone_constraints": MONOTONE,
         "missing_values": "NaN = missing; xgboost learns a default branch per split (kept in ONNX)",
         "xgboost_params": XGB_PARAMS,
-        "n_cohorts": int(keep.sum()),
-        "n_seeds": len(cset.seeds),
-        "subjects": sorted(set(cset.subjects)),
-        "grpo_settings": cset.settings,
-        "model_fingerprint": cset.model_fingerprint,
-        "probe_hash": cset.probe_hash,
-        "training_data_hash": cset.data_hash,
+        "n_cohorts": len(y),
+        "n_seeds": len(first.seeds),
+        "subjects": sorted({s for c in every for s in c.subjects}),
+        "grpo_settings": first.settings,
+        "similarity_method": similarity_method or first.similarity_method,
+        "model_fingerprint": first.model_fingerprint,
+        "worlds": [world_profile(c) for c in every],
+        "probe_hash": first.probe_hash,
+        "training_data_hash": stable_hash([c.data_hash for c in every])
+        if len(every) > 1
+        else first.data_hash,
         "build_command": build_command,
-        "cv": res["cv"],
-        "metrics": ours,
-        "baselines": baselines,
-        "oracle": res["oracle"],
-        "noise_ceiling": res["noise_ceiling"],
-        "label_validation": res["validation"],
-        "label_comparison": evaluation.get("label_comparison"),
-        "verdict": verdict(evaluation, label),
+        **parts,
+        "leave_one_world_out": lowo,
+        "out_of_domain_score": decision,
+        "signal_maps": {name: signal_map(every, name, label) for name in FREE_SIGNALS},
+        "local_calibration": (
+            {
+                "prior_worlds": [c.world for c in sets],
+                "local_worlds": [c.world for c in local],
+                "local_weight": local_weight,
+            }
+            if local
+            else None
+        ),
         "ratio_note": (
             "top10_gain_over_random is mean(top 10%) / mean(all) - 1, null where the mean lift "
             "is not positive (a ratio over a mean near or below zero means nothing); "
@@ -170,16 +306,85 @@ def fit_predictor(
     card = _clean(card)
     metadata = {
         "datalint.features": json.dumps(list(FEATURE_NAMES)),
+        "datalint.inputs": json.dumps(list(variant.inputs)),
+        "datalint.outputs": json.dumps(list(OUTPUTS)),
         "datalint.version": __version__,
-        "datalint.training_data_hash": cset.data_hash,
+        "datalint.training_data_hash": card["training_data_hash"],
         "datalint.label": label,
-        "datalint.metrics": json.dumps(card["metrics"]),
+        "datalint.metrics": json.dumps(card.get("metrics") or lowo_summary),
+        "datalint.worlds": json.dumps(
+            [
+                {"name": w["name"], "model_fingerprint": w["model_fingerprint"]}
+                for w in card["worlds"]
+            ]
+        ),
+        "datalint.similarity_method": card["similarity_method"],
     }
-    onx = to_onnx(model, metadata)
+    if model.output_map is not None:
+        kx, ky = model.output_map
+        metadata["datalint.output_map"] = json.dumps({"x": kx.tolist(), "y": ky.tolist()})
+    onx = predictor_to_onnx(model, metadata)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_bytes(onx.SerializeToString())
     card_path(out_path).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     return card
+
+
+OUTPUTS = ("lift", "lift_lo", "lift_hi")
+
+
+def predictor_to_onnx(model: FittedPredictor, metadata: dict[str, str]) -> Any:
+    """One ONNX graph, one input ``features`` (n, len(inputs)) and three outputs: the point
+    score (before the output map) and the interval's low and high quantiles (nats)."""
+    import onnx
+    from onnx import compose, helper
+
+    width = len(model.inputs)
+    parts = [to_onnx(model.point, {}, width)]
+    if model.lo is not None and model.hi is not None:
+        parts += [to_onnx(model.lo, {}, width), to_onnx(model.hi, {}, width)]
+    nodes, inits, outputs, opsets = [], [], [], {}
+    for prefix, part in zip(("p_", "lo_", "hi_"), parts, strict=False):
+        part = compose.add_prefix(part, prefix)
+        graph = part.graph
+        for node in graph.node:
+            node.input[:] = [INPUT_NAME if n == prefix + INPUT_NAME else n for n in node.input]
+        nodes.extend(graph.node)
+        inits.extend(graph.initializer)
+        outputs.append(graph.output[0])
+        for op in part.opset_import:
+            opsets[op.domain] = max(opsets.get(op.domain, 0), op.version)
+    typed = []
+    for name, out in zip(OUTPUTS, outputs, strict=False):
+        value = onnx.ValueInfoProto()
+        value.CopyFrom(out)
+        value.name = name
+        typed.append(value)
+    outputs = typed
+    renames = {"p_": OUTPUTS[0], "lo_": OUTPUTS[1], "hi_": OUTPUTS[2]}
+    final_nodes = list(nodes)
+    for prefix, part_out in zip(
+        ("p_", "lo_", "hi_"), [p.graph.output[0].name for p in parts], strict=False
+    ):
+        final_nodes.append(helper.make_node("Identity", [prefix + part_out], [renames[prefix]]))
+    graph = helper.make_graph(
+        final_nodes,
+        "datalint_lift_predictor",
+        [helper.make_tensor_value_info(INPUT_NAME, onnx.TensorProto.FLOAT, [None, width])],
+        outputs,
+        initializer=inits,
+    )
+    opsets.setdefault("", 15)  # the Identity nodes that name the outputs
+    onx = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets.items()]
+    )
+    onx.ir_version = parts[0].ir_version
+    for key, value in metadata.items():
+        prop = onx.metadata_props.add()
+        prop.key = key
+        prop.value = value
+    onnx.checker.check_model(onx)
+    return onx
 
 
 def card_path(onnx_path: str | Path) -> Path:

@@ -186,3 +186,89 @@ def write_plots(evaluation: dict[str, Any], out_dir: Path) -> list[Path]:
         plt.close(fig)
         written.append(path)
     return written
+
+
+def write_json(data: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_json_safe(data), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+LOWO_SIGNALS = ("mean_p1p", "adv_std", "frac_nondegenerate", "pass_rate")
+
+
+def print_lowo(lowo: dict[str, Any]) -> None:
+    """One row per held-out world: the nested predictor, its variant, the free signals, the
+    world's seed-vs-rest ceiling and the interval's coverage (pairwise / Spearman / top-10% sd)."""
+    from rich.table import Table
+
+    console = _console()
+    table = Table(
+        title="Leave one world out (variant chosen on the other worlds only)", title_justify="left"
+    )
+    for header in ("held-out world", "variant", "predictor", *LOWO_SIGNALS, "ceiling", "80% cov"):
+        table.add_column(header, justify="right" if header != "held-out world" else "left")
+
+    def cell(m: dict[str, Any]) -> str:
+        return (
+            f"{_fmt(m.get('pairwise_accuracy'), '{:.3f}')} / {_fmt(m.get('spearman'), '{:+.2f}')}"
+            f" / {_fmt(m.get('top10_gain_sd'), '{:+.2f}')}"
+        )
+
+    for world, row in lowo["by_world"].items():
+        ceiling = row["ceiling"]
+        table.add_row(
+            world,
+            row["selected_variant"],
+            cell(row["predictor"]),
+            *(cell(row["free_signals"][n]) for n in LOWO_SIGNALS),
+            f"{_fmt(ceiling['pairwise_accuracy'], '{:.3f}')} / "
+            f"{_fmt(ceiling['spearman'], '{:+.2f}')}",
+            _fmt(row["interval_coverage_80"], "{:.0%}"),
+        )
+    console.print(table)
+    summary = lowo.get("summary") or {}
+    if summary:
+        console.print(
+            f"mean over held-out worlds: predictor pairwise {summary['predictor_pairwise']:.3f}, "
+            f"top-10% {summary['predictor_top10_gain_sd']:+.2f} sd, 80% interval coverage "
+            f"{summary['interval_coverage_80']:.0%}; best free signal "
+            f"{summary['best_free_signal']}. Out of domain the dataset score is: "
+            f"{summary['out_of_domain_score']['score']}",
+            highlight=False,
+        )
+
+
+def write_lowo_plot(lowo: dict[str, Any], path: Path) -> Path:
+    """Pairwise accuracy per held-out world: the nested predictor, the free signals, the
+    world's seed-vs-rest ceiling."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise MissingExtra("calibrate", "matplotlib for the evaluation plots") from None
+    worlds = list(lowo["by_world"])
+    names = ("predictor", *LOWO_SIGNALS, "ceiling")
+    fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(worlds)), 4))
+    width = 0.8 / len(names)
+    for k, name in enumerate(names):
+        values = []
+        for w in worlds:
+            row = lowo["by_world"][w]
+            m = row[name] if name in ("predictor", "ceiling") else row["free_signals"][name]
+            values.append(m.get("pairwise_accuracy") or 0.0)
+        ax.bar([i + k * width for i in range(len(worlds))], values, width, label=name)
+    ax.axhline(0.5, color="grey", linewidth=1)
+    ax.axhline(0.70, color="red", linewidth=0.8, linestyle=":", label="target 0.70")
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(worlds))], worlds, fontsize=7)
+    ax.set_ylabel("pairwise accuracy on the held-out world")
+    ax.set_ylim(0.3, 1.0)
+    ax.set_title("leave one world out", fontsize=10)
+    ax.legend(fontsize=7, ncol=3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -75,6 +75,7 @@ class CalibrateOptions:
     cache_dir: str | None = None
     progress: bool = False
     trust_rollouts: bool = False  # replay rollouts inline in the data for the features
+    fields: dict[str, str] | None = None  # explicit field mapping (--field, [fields])
     dtype: str = "float32"  # of the feature rollouts (GRPO runs as trl configures it)
     device: str = "auto"
     system_prompt: str | None = None
@@ -172,13 +173,17 @@ def _importable(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def load_items(paths: list[str]) -> list[Item]:
-    """Every item of the data files; a malformed line stops calibration with its file:line."""
-    from datalint.load import discover_files, read_items_quietly
+def load_items(paths: list[str], fields: dict[str, str] | None = None) -> list[Item]:
+    """Every item of the data files (``fields``: the explicit field mapping, as check's
+    ``--field``); a malformed line stops calibration with its file:line."""
+    from datalint.load import InputError, ProblemCollector, discover_files, iter_items
 
-    items: list[Item] = []
-    for path in discover_files(paths):
-        items.extend(read_items_quietly(path))
+    collector = ProblemCollector()
+    items = list(iter_items(discover_files(paths), collector, fields=fields))
+    if collector.problems:
+        problems = collector.problems
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise InputError(problems[0] + more)
     return items
 
 
@@ -189,8 +194,9 @@ def majority_subject(cohort: Cohort) -> str | None:
 
 def measure_features(
     items: list[Item], probe_items: list[Item], opts: CalibrateOptions, model_dir: str
-) -> list[CohortMeasure]:
-    """The cohorts' features through ``measure_cohorts``, the very function ``check`` calls."""
+) -> tuple[list[CohortMeasure], str]:
+    """The cohorts' features through ``measure_cohorts``, the very function ``check`` calls,
+    and the similarity method their target_similarity was computed with."""
     from datalint.engine import Gate
     from datalint.measure import measure_cohorts
     from datalint.rollout.backends import ModelOptions
@@ -222,7 +228,7 @@ def measure_features(
     return [
         CohortMeasure(c, r, items_hash(c.items), majority_subject(c))
         for c, r in zip(cohorts, reports, strict=True)
-    ]
+    ], measured.similarity_method or "none"
 
 
 def base_probe_score(
@@ -253,7 +259,7 @@ def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
     from datalint.rollout.fingerprint import fingerprint_model
 
     model_dir = resolve_model_dir(opts.model)
-    items = load_items(opts.paths)
+    items = load_items(opts.paths, opts.fields)
     if not items:
         raise ValueError("no items in the data files")
     n_inline = sum(1 for it in items if it.rollouts is not None)
@@ -289,7 +295,10 @@ def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
             store, model_dir, fingerprint, (probe_prompts, probe_answers), probe_hash
         )
         notify(f"base model probe NLL {nll_before:.4f}, mean P(gold) {pgold_before or 0:.4f}")
-        measures = measure_features(items, probe_items, opts, model_dir)
+        measures, similarity_method = measure_features(items, probe_items, opts, model_dir)
+        # Recorded with every run but not hashed: stores made before the key keep their hash
+        # (and resume), and fit refuses to mix stores whose methods differ.
+        settings = {**settings, "similarity_method": similarity_method}
         by_key = {m.key: m for m in measures}
         keys = [
             RunKey(m.key, seed, s_hash, fingerprint, probe_hash)

@@ -33,6 +33,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "evaluate_command",
         "Evaluate the predictor against the free baselines.",
     ),
+    "loop": (
+        "datalint.cli.loop",
+        "loop_command",
+        "Online loop: score fresh cohorts, train the pick, learn.",
+    ),
     "cache": ("datalint.cli.cache", "cache_group", "Show or prune the rollout cache."),
 }
 

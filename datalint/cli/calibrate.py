@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from datalint.cli.errors import echo_note, fail, friendly_errors
-from datalint.cli.options import FiniteFloat, model_option_flags
+from datalint.cli.options import FiniteFloat, field_mapping, field_options, model_option_flags
 
 
 def _note(message: str) -> None:
@@ -113,6 +113,7 @@ def _store_errors() -> tuple[type[Exception], ...]:
     help="Config file for [verifiers], default-verifier and answer-extraction; skips discovery.",
 )
 @model_option_flags
+@field_options
 def calibrate_command(
     paths: tuple[str, ...],
     probe: str,
@@ -140,6 +141,7 @@ def calibrate_command(
     dtype: str | None,
     device: str | None,
     system_prompt: str | None,
+    **field_flags: Any,
 ) -> None:
     """Measure real GRPO lift (probe NLL before - after) per cohort and seed into STORE.
 
@@ -157,7 +159,8 @@ def calibrate_command(
         from datalint.config import load_config
         from datalint.rulebook import load_rules
 
-        grading = grading_setup({}, load_config(config_path, load_rules()))
+        config = load_config(config_path, load_rules())
+        grading = grading_setup({}, config)
 
         opts = CalibrateOptions(
             paths=list(paths),
@@ -188,6 +191,7 @@ def calibrate_command(
             dtype=dtype or "float32",
             device=device or "auto",
             system_prompt=system_prompt or None,
+            fields=field_mapping(field_flags, config),
         )
         try:
             summary = calibrate(opts, _note)
@@ -200,12 +204,48 @@ def calibrate_command(
     )
 
 
+def _world_options(f: Any) -> Any:
+    f = click.option(
+        "--world-name",
+        "world_names",
+        multiple=True,
+        metavar="STORE=NAME",
+        help="Name a store's world (default: its worlds/NAME/ folder, else its model "
+        "fingerprint); repeatable.",
+    )(f)
+    f = click.option("--settings", "settings_hash", help="Runs with this settings-hash prefix.")(f)
+    return click.option(
+        "--folds", type=int, default=10, show_default=True, help="CV folds; 0 = LOO."
+    )(f)
+
+
 @click.command("fit")
-@click.argument("store_path", type=click.Path(exists=True, dir_okay=False))
+@click.argument(
+    "store_paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False)
+)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="ONNX path.")
 @click.option("--label", type=click.Choice(["nll", "reward"]), default="nll", show_default=True)
-@click.option("--folds", type=int, default=10, show_default=True, help="CV folds; 0 = LOO.")
-@click.option("--settings", "settings_hash", help="Fit on runs with this settings-hash prefix.")
+@_world_options
+@click.option(
+    "--variant",
+    default="auto",
+    show_default=True,
+    help="raw | world_z | rank, optionally +ranks; auto = chosen by nested leave-one-world-out "
+    "(raw with one world).",
+)
+@click.option(
+    "--prior",
+    "prior_paths",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Local calibration: fit on these stores' worlds plus STORE's cohorts, up-weighted.",
+)
+@click.option("--local-weight", type=FiniteFloat(0, min_open=True), help="Weight of a local row.")
+@click.option(
+    "--include-online",
+    is_flag=True,
+    help="Add the online runs of `datalint loop` (measured from moving weights) to the base runs.",
+)
 @click.option("--build-command", help="How to rebuild this predictor, for the card.")
 @click.option(
     "--sweep",
@@ -214,63 +254,149 @@ def calibrate_command(
     help="sweep.json of scripts/sweep_grpo.py: how the GRPO lr and steps were chosen (card).",
 )
 def fit_command(
-    store_path: str,
+    store_paths: tuple[str, ...],
     output: str,
     label: str,
     folds: int,
     settings_hash: str | None,
+    world_names: tuple[str, ...],
+    variant: str,
+    prior_paths: tuple[str, ...],
+    local_weight: float | None,
+    include_online: bool,
     build_command: str | None,
     sweep_path: str | None,
 ) -> None:
-    """Fit the lift predictor (monotone xgboost) on STORE and export it to ONNX with its card."""
+    """Fit the lift predictor (monotone xgboost) on one or more STOREs (one world each) and
+    export it to ONNX with its card."""
     with friendly_errors():
         try:
             from datalint.calibrate.dataset import Label
             from datalint.calibrate.fit import card_path, fit_predictor
+            from datalint.calibrate.lowo import leave_one_world_out, select_variant
             from datalint.calibrate.report import print_validation
+            from datalint.calibrate.variants import Variant
 
-            cset, evaluation = _load_and_evaluate(store_path, settings_hash, folds)
-            print_validation(evaluation)
+            chosen: Label = "reward" if label == "reward" else "nll"
+            paths = list(prior_paths) + list(store_paths)
+            sets, method, evaluation = _load_worlds_and_evaluate(
+                paths, world_names, settings_hash, folds, include_online
+            )
+            for world_eval in evaluation["worlds"].values():
+                print_validation(world_eval)
+            prior = sets[: len(prior_paths)]
+            local = sets[len(prior_paths) :] if prior_paths else []
+            fit_sets = prior if prior_paths else sets
+            lowo = leave_one_world_out(fit_sets, chosen) if len(fit_sets) >= 2 else None
+            if variant == "auto":
+                picked = select_variant(fit_sets, chosen)[0] if len(fit_sets) >= 2 else Variant()
+            else:
+                picked = Variant.parse(variant)
             command = build_command or "datalint " + " ".join(shlex.quote(a) for a in sys.argv[1:])
             sweep = json.loads(Path(sweep_path).read_text("utf-8")) if sweep_path else None
-            chosen: Label = "reward" if label == "reward" else "nll"
+            single = evaluation["worlds"][sets[0].world] if len(sets) == 1 else evaluation
             card = fit_predictor(
-                cset, evaluation, output, chosen, build_command=command, sweep=sweep
+                fit_sets,
+                single,
+                output,
+                chosen,
+                build_command=command,
+                sweep=sweep,
+                variant=picked,
+                lowo=lowo,
+                similarity_method=method,
+                local=local,
+                local_weight=local_weight,
             )
         except _store_errors() as exc:
             fail(str(exc))
-    click.echo(f"wrote {output} and {card_path(output)} ({card['n_cohorts']} cohorts)")
-    click.echo(card["verdict"])
+    click.echo(
+        f"wrote {output} and {card_path(output)} ({card['n_cohorts']} cohorts, "
+        f"{len(card['worlds'])} world(s), variant {card['variant']})"
+    )
+    if card.get("verdict"):
+        click.echo(card["verdict"])
+    click.echo(f"out of domain, the dataset score is: {card['out_of_domain_score']['score']}")
 
 
-def _load_and_evaluate(store_path: str, settings_hash: str | None, folds: int) -> tuple[Any, Any]:
-    """The store's runs as a calibration set, and its cross-validated evaluation."""
-    from datalint.calibrate.dataset import load_calibration_set
+def _load_worlds_and_evaluate(
+    paths: list[str],
+    world_names: tuple[str, ...],
+    settings_hash: str | None,
+    folds: int,
+    include_online: bool = False,
+) -> tuple[list[Any], str, dict[str, Any]]:
+    """The stores as worlds (checked comparable), and each one's in-world evaluation. Online runs
+    of ``datalint loop`` (their own table) count only with ``include_online``."""
     from datalint.calibrate.evaluate import evaluate
-    from datalint.calibrate.store import CalibrationStore
+    from datalint.calibrate.worlds import load_worlds, parse_world_names
 
-    with CalibrationStore(store_path) as store:
-        cset = load_calibration_set(store, settings_hash)
-    return cset, evaluate(cset, folds=folds)
+    sets, method = load_worlds(
+        paths,
+        names=parse_world_names(world_names),
+        settings_hash=settings_hash,
+        notify=_note,
+        include_online=include_online,
+    )
+    return sets, method, {"worlds": {c.world: evaluate(c, folds=folds) for c in sets}}
 
 
 @click.command("evaluate")
-@click.argument("store_path", type=click.Path(exists=True, dir_okay=False))
+@click.argument(
+    "store_paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False)
+)
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False), help="JSON + PNG plots here.")
-@click.option("--folds", type=int, default=10, show_default=True, help="CV folds; 0 = LOO.")
-@click.option("--settings", "settings_hash", help="Evaluate runs with this settings-hash prefix.")
+@_world_options
+@click.option(
+    "--include-online",
+    is_flag=True,
+    help="Add the online runs of `datalint loop` (measured from moving weights) to the base runs.",
+)
 def evaluate_command(
-    store_path: str, output_dir: str | None, folds: int, settings_hash: str | None
+    store_paths: tuple[str, ...],
+    output_dir: str | None,
+    folds: int,
+    settings_hash: str | None,
+    world_names: tuple[str, ...],
+    include_online: bool,
 ) -> None:
-    """Cross-validated evaluation of the predictor beside the free baselines, both labels."""
+    """Cross-validated evaluation of the predictor beside the free baselines, both labels; with
+    several STOREs (one world each), also nested leave-one-world-out."""
     with friendly_errors():
         try:
-            from datalint.calibrate.report import print_evaluation, write_outputs
+            from datalint.calibrate.lowo import leave_one_world_out
+            from datalint.calibrate.report import print_evaluation, print_lowo, write_outputs
 
-            _, evaluation = _load_and_evaluate(store_path, settings_hash, folds)
+            sets, method, evaluation = _load_worlds_and_evaluate(
+                list(store_paths), world_names, settings_hash, folds, include_online
+            )
+            lowo = leave_one_world_out(sets) if len(sets) >= 2 else None
         except _store_errors() as exc:
             fail(str(exc))
-        print_evaluation(evaluation)
+        for name, world_eval in evaluation["worlds"].items():
+            if len(sets) > 1:
+                click.echo(f"== world {name}")
+            print_evaluation(world_eval)
+        if lowo is not None:
+            print_lowo(lowo)
         if output_dir:
-            written = write_outputs(evaluation, Path(output_dir))
+            out = Path(output_dir)
+            written = (
+                write_outputs(evaluation["worlds"][sets[0].world], out) if len(sets) == 1 else []
+            )
+            if len(sets) > 1:
+                from datalint.calibrate.report import write_json
+
+                for name, world_eval in evaluation["worlds"].items():
+                    written += write_outputs(world_eval, out / name)
+                written.append(
+                    write_json(
+                        {"similarity_method": method, "leave_one_world_out": lowo},
+                        out / "leave-one-world-out.json",
+                    )
+                )
+                if lowo is not None:
+                    from datalint.calibrate.report import write_lowo_plot
+
+                    written.append(write_lowo_plot(lowo, out / "leave-one-world-out.png"))
             _note("wrote " + ", ".join(str(p) for p in written))

@@ -11,6 +11,8 @@ from datalint.cli.errors import EXIT_FAIL, EXIT_PASS, echo_note, fail, friendly_
 from datalint.cli.options import (
     FiniteFloat,
     answer_extraction_option,
+    field_mapping,
+    field_options,
     grading_setup,
     model_options,
     pick,
@@ -48,16 +50,7 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
     type=click.Path(),
     help="Precomputed rollouts from `datalint rollout`.",
 )
-@click.option(
-    "--field",
-    "field_specs",
-    multiple=True,
-    metavar="TARGET=COLUMN",
-    help="Read a field from another column, e.g. prompt=problem or "
-    "answer=reward_model.ground_truth (dotted paths; repeatable; wins over layout detection).",
-)
-@click.option("--input-key", help="OpenRLHF spelling of --field prompt=COLUMN.")
-@click.option("--label-key", help="OpenRLHF spelling of --field answer=COLUMN.")
+@field_options
 @sampling_options
 @click.option(
     "--cohort-size",
@@ -121,17 +114,6 @@ def check_command(paths: tuple[str, ...], exit_zero: bool, **flags: Any) -> None
     sys.exit(EXIT_PASS if exit_zero else exit_code)
 
 
-def _fields(flags: dict[str, Any], config: Any) -> dict[str, str] | None:
-    from datalint.load.fields import merge_fields, parse_field_options
-
-    specs = list(flags["field_specs"])
-    if flags["input_key"]:
-        specs.append(f"prompt={flags['input_key']}")
-    if flags["label_key"]:
-        specs.append(f"answer={flags['label_key']}")
-    return merge_fields(config.get("fields"), parse_field_options(specs))
-
-
 def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
     from datalint.cli.terminal import is_interactive_stream
     from datalint.config import check_selector, load_config, select_rules
@@ -160,7 +142,7 @@ def _run(paths: tuple[str, ...], flags: dict[str, Any]) -> int:
     served = None if flags["static_only"] else served_settings(flags, config)
     opts = CheckOptions(
         paths=list(paths),
-        fields=_fields(flags, config),
+        fields=field_mapping(flags, config),
         probe=pick(flags, config, "probe"),
         rollouts_file=flags["rollouts_file"],
         trust_rollouts=bool(pick(flags, config, "trust_rollouts")),

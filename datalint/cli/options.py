@@ -287,3 +287,36 @@ def served_settings(flags: dict[str, Any], config: Config) -> OpenAISettings | N
         raise DatalintError("concurrency must be at least 1 and request-timeout positive")
     read_api_key(settings.api_key_env)
     return settings
+
+
+_FIELD_OPTIONS = (
+    click.option(
+        "--field",
+        "field_specs",
+        multiple=True,
+        metavar="TARGET=COLUMN",
+        help="Read a field from another column, e.g. prompt=problem or "
+        "answer=reward_model.ground_truth (dotted paths; repeatable; wins over layout detection).",
+    ),
+    click.option("--input-key", help="OpenRLHF spelling of --field prompt=COLUMN."),
+    click.option("--label-key", help="OpenRLHF spelling of --field answer=COLUMN."),
+)
+
+
+def field_options(func: F) -> F:
+    """--field / --input-key / --label-key, for every command that reads data."""
+    for option in reversed(_FIELD_OPTIONS):
+        func = option(func)
+    return func
+
+
+def field_mapping(flags: dict[str, Any], config: Config) -> dict[str, str] | None:
+    """The explicit field mapping: the config's ``[fields]``, then the flags (which win)."""
+    from datalint.load.fields import merge_fields, parse_field_options
+
+    specs = list(flags.get("field_specs") or ())
+    if flags.get("input_key"):
+        specs.append(f"prompt={flags['input_key']}")
+    if flags.get("label_key"):
+        specs.append(f"answer={flags['label_key']}")
+    return merge_fields(config.get("fields"), parse_field_options(specs))

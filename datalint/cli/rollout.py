@@ -16,6 +16,8 @@ import click
 
 from datalint.cli.errors import echo_note, fail, friendly_errors
 from datalint.cli.options import (
+    field_mapping,
+    field_options,
     model_options,
     pick,
     sampling_options,
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     help="Rollouts file to write (JSONL; .gz compresses).",
 )
 @sampling_options
+@field_options
 @click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
 def rollout_command(paths: tuple[str, ...], output: str, quiet: bool, **flags: Any) -> None:
     """Sample rollouts for every item of the data files and write them to OUTPUT.
@@ -64,7 +67,7 @@ def _run(paths: tuple[str, ...], output: str, quiet: bool, flags: dict[str, Any]
             echo_note(message)
 
     served = served_settings(flags, config)
-    items = load_items(list(paths), note)
+    items = load_items(list(paths), note, field_mapping(flags, config))
     if not items:
         fail("no valid items to sample")
     backend = pick(flags, config, "backend")
@@ -132,11 +135,11 @@ def _run(paths: tuple[str, ...], output: str, quiet: bool, flags: dict[str, Any]
     )
 
 
-def load_items(paths: list[str], note: Any) -> list[Item]:
+def load_items(paths: list[str], note: Any, fields: dict[str, str] | None = None) -> list[Item]:
     from datalint.load import ProblemCollector, discover_files, iter_items
 
     counter = ProblemCollector()
-    items = list(iter_items(discover_files(paths), counter))
+    items = list(iter_items(discover_files(paths), counter, fields=fields))
     if counter.problems:
         more = f" (first: {counter.problems[0]})"
         note(f"skipped {len(counter.problems)} unreadable records{more}; see `datalint check`")

@@ -270,6 +270,26 @@ def fmt_lift(value: float | None) -> str:
     return f"{mantissa}e{int(exponent)}"
 
 
+@dataclass(frozen=True, slots=True)
+class Headline:
+    """The top of a page (markdown, html): the verdict and the report in words."""
+
+    status: str  # "passed" or "failed"
+    summary: str  # ``summary_sentence``: numbers and words, no data
+    cohorts: str | None  # ``cohort_sentence``; None without cohorts
+    lift: str | None  # the lift score as ``fmt_lift`` writes it; None without one
+
+
+def headline(report: Report) -> Headline:
+    summary = report.summary
+    return Headline(
+        status="passed" if summary.passed else "failed",
+        summary=summary_sentence(summary, len(report.findings)),
+        cohorts=cohort_sentence(report),
+        lift=None if summary.lift_score is None else fmt_lift(summary.lift_score),
+    )
+
+
 def fmt_short(value: float | int | None) -> str:
     """A feature value in at most 5 characters: ``0.56``, ``1``, ``12.3``, ``1.2e4``."""
     number = finite_or_none(value)

@@ -18,14 +18,13 @@ from datalint.findings import CohortReport, Finding, Report
 from datalint.report._common import (
     LIFT_UNIT,
     cohort_lines,
-    cohort_sentence,
     cohort_size,
     finite_or_none,
     fmt_lift,
     fmt_short,
+    headline,
     location,
     rule_statistics,
-    summary_sentence,
     verdicts,
 )
 from datalint.report.escape import html_text as esc
@@ -65,17 +64,16 @@ def page(report: Report, rules: Mapping[str, Rule] | None = None) -> str:
     rules = rules or {}
     verdict_of = verdicts(report)
     summary = report.summary
-    status = "passed" if summary.passed else "failed"
+    head = headline(report)
     body = [
-        f'<header class="{status}"><h1>datalint: {status}</h1>',
-        f"<p>{esc(summary_sentence(summary, len(report.findings)))}</p>",
+        f'<header class="{head.status}"><h1>datalint: {head.status}</h1>',
+        f"<p>{esc(head.summary)}</p>",
     ]
-    sentence = cohort_sentence(report)
-    if sentence:
-        body.append(f'<p id="cohort-sentence">{esc(sentence)}</p>')
-    if summary.lift_score is not None:
+    if head.cohorts:
+        body.append(f'<p id="cohort-sentence">{esc(head.cohorts)}</p>')
+    if head.lift is not None:
         body.append(
-            f'<p>Lift score <b id="lift-score">{esc(fmt_lift(summary.lift_score))}</b> '
+            f'<p>Lift score <b id="lift-score">{esc(head.lift)}</b> '
             f"{LIFT_UNIT} (size-weighted mean predicted lift; above 0 helps).</p>"
         )
     facts = [

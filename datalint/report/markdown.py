@@ -15,14 +15,13 @@ from datalint.findings import Finding, Report
 from datalint.report._common import (
     LIFT_UNIT,
     cohort_lines,
-    cohort_sentence,
     cohort_size,
     display_path,
     fmt_lift,
     fmt_short,
+    headline,
     location,
     rule_statistics,
-    summary_sentence,
     verdicts,
     worst_first_by_file,
 )
@@ -46,17 +45,12 @@ def render(
 
 def document(report: Report, rules: Mapping[str, Rule] | None = None) -> str:
     rules = rules or {}
-    summary = report.summary
-    parts = [
-        f"## datalint: {'passed' if summary.passed else 'failed'}",
-        "",
-        summary_sentence(summary, len(report.findings)),  # numbers and words, no data
-    ]
-    sentence = cohort_sentence(report)
-    if sentence:
-        parts += ["", sentence]
-    if summary.lift_score is not None:
-        parts += ["", f"Lift score **{fmt_lift(summary.lift_score)}** {LIFT_UNIT}."]
+    head = headline(report)
+    parts = [f"## datalint: {head.status}", "", head.summary]  # numbers and words, no data
+    if head.cohorts:
+        parts += ["", head.cohorts]
+    if head.lift is not None:
+        parts += ["", f"Lift score **{head.lift}** {LIFT_UNIT}."]
     parts.append("")
     if report.findings:
         parts += _rules_table(report.findings, rules)

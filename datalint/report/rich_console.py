@@ -212,6 +212,8 @@ COHORT_COLUMNS: tuple[Column, ...] = (
     Column("lift", "Pred.\nlift", 2),
     Column("verdict", "Verdict", 1, "left"),
 )
+# the predictor's 80% interval: shown only when the predictor gives one, and dropped first
+INTERVAL_COLUMN = Column("lift_80", "Lift\n80%", 11)
 ESSENTIAL_RANK = 3  # cohort, verdict, lift, lines: kept while anything else can go
 COHORT_ID_MIN = 10  # the cohort column wraps ids longer than it is given, down to this
 COHORT_ID_MAX = 28
@@ -225,6 +227,7 @@ def cohort_cells(cohort: CohortReport, verdict: str | None, *, single_file: bool
         "lines": line_span(cohort) if single_file else _short_lines(cohort),
         "items": str(cohort_size(cohort)),
         "lift": fmt_lift(cohort.predicted_lift),
+        "lift_80": lift_interval_cell(cohort),
         "verdict": verdict or "-",
     }
     for column in COHORT_COLUMNS:
@@ -247,7 +250,11 @@ def _short_lines(cohort: CohortReport) -> str:
 
 
 def fit_columns(
-    widths: dict[str, int], available: int, cohort_width: int, gap: int = GAP
+    widths: dict[str, int],
+    available: int,
+    cohort_width: int,
+    gap: int = GAP,
+    all_columns: tuple[Column, ...] = COHORT_COLUMNS,
 ) -> tuple[list[Column], int]:
     """The columns that fit in ``available`` characters and the width left for the cohort id.
 
@@ -255,7 +262,7 @@ def fit_columns(
     once only the essential columns are left (rank <= ``ESSENTIAL_RANK``), long ids wrap, down to
     ``COHORT_ID_MIN``. Numbers are never narrowed.
     """
-    kept = list(COHORT_COLUMNS)
+    kept = list(all_columns)
     whole = min(cohort_width, COHORT_ID_MAX)
     while True:
         others = [c for c in kept if c.key != "cohort"]
@@ -290,17 +297,20 @@ def cohort_table(
         cohort_cells(c, verdict_of.get(c.id, cohort_verdict(c.features)), single_file=single_file)
         for c in shown
     ]
+    every = _with_interval(cohorts)
     widths = {
         col.key: max(
             [len(part) for part in col.header.split("\n")] + [len(r[col.key]) for r in rows]
         )
-        for col in COHORT_COLUMNS
+        for col in every
     }
     # two spaces between columns when everything fits so, else one
-    columns, cohort_width = fit_columns(widths, width, widths["cohort"], gap=GAP + 1)
+    columns, cohort_width = fit_columns(
+        widths, width, widths["cohort"], gap=GAP + 1, all_columns=every
+    )
     padding = 1
-    if len(columns) < len(COHORT_COLUMNS) or cohort_width < widths["cohort"]:
-        columns, cohort_width = fit_columns(widths, width, widths["cohort"])
+    if len(columns) < len(every) or cohort_width < widths["cohort"]:
+        columns, cohort_width = fit_columns(widths, width, widths["cohort"], all_columns=every)
         padding = 0
     title = "Cohorts"
     if single_file:
@@ -308,7 +318,7 @@ def cohort_table(
         if len(shown_path) + 11 > width:
             shown_path = one_line(Path(files[0]).name)
         title = f"Cohorts in {shown_path}"
-    dropped = [_label(c) for c in COHORT_COLUMNS if c not in columns]
+    dropped = [_label(c) for c in every if c not in columns]
     table = Table(
         title=title,
         box=box.SIMPLE_HEAD,
@@ -438,6 +448,11 @@ def summary_panel(
         ("Lift score", lift),
         ("Predictor", summary.predictor or "-"),
         ("Similarity", summary.similarity or "-"),
+        *(
+            [("Predictor domain", domain_line(summary.predictor_domain))]
+            if summary.predictor_domain
+            else []
+        ),
         ("Skipped stages", ", ".join(summary.skipped_stages) or "none"),
     ]
     if cohorts_in_words:
@@ -455,6 +470,32 @@ def summary_panel(
         expand=False,
         width=None if _panel_fits(rows, width) else width,
     )
+
+
+def _with_interval(cohorts: list[CohortReport]) -> tuple[Column, ...]:
+    """The table's columns, with the interval before the verdict when any cohort has one."""
+    if not any(c.predicted_lift_interval for c in cohorts):
+        return COHORT_COLUMNS
+    return (*COHORT_COLUMNS[:-1], INTERVAL_COLUMN, COHORT_COLUMNS[-1])
+
+
+def lift_interval_cell(cohort: CohortReport) -> str:
+    """The predictor's 80% interval, compact: ``lo..hi``."""
+    if not cohort.predicted_lift_interval:
+        return "-"
+    lo, hi = cohort.predicted_lift_interval
+    return f"{fmt_lift(lo)}..{fmt_lift(hi)}"
+
+
+def domain_line(domain: dict) -> str:
+    """One line: was the predictor fit on this model, and what gates the dataset score."""
+    if domain.get("in_domain"):
+        return f"in domain (fit on this model: {domain.get('nearest_world')})"
+    if domain.get("in_domain") is None:
+        return f"unknown ({domain.get('reason')}); lift score from predictor"
+    source = domain.get("lift_score_source")
+    gate = "predictor" if source == "predictor" else f"{source} (fallback, in nats)"
+    return f"OUT of domain (nearest world {domain.get('nearest_world')}); lift score from {gate}"
 
 
 def _panel_fits(rows: list[tuple[str, str]], width: int) -> bool:

@@ -79,6 +79,8 @@ def obtain_rollouts(
         recorded = read_rollouts_file(rollouts_file)
         replayed = replay_rollouts(items, recorded, inline)
         stats.replayed = len(items)
+        fingerprint = recorded.header.get("fingerprint")
+        stats.fingerprint = fingerprint if isinstance(fingerprint, str) else None
         for index, (item, given) in enumerate(zip(items, inline, strict=True)):
             why = recorded.verdict(item) if given is None else None
             if why is not None:

@@ -99,3 +99,8 @@ def _is_whole_token(text: str, start: int, end: int) -> bool:
 
 def _wordish(ch: str) -> bool:
     return bool(ch) and (ch.isalnum() or ch == "_")
+
+
+def stated_answer(item: Item) -> bool:
+    """Whether the prompt states the gold answer as its answer (D004's test, at any length)."""
+    return leaked_chars(item) > 0

@@ -34,15 +34,17 @@ class ProbeContamination:
         self.ngram = ngram
         self.char_ngram = char_ngram
         self._sources: list[Source] = []
+        self._positions: list[int] = []  # of each indexed probe in ``probe_items``
         self._exact: dict[str, int] = {}
         self._word_index: dict[int, int] = {}
         self._char_index: dict[int, int] = {}
-        for probe in probe_items:
+        for position, probe in enumerate(probe_items):
             text = normalize(probe.prompt_text)
             if not text:
                 continue
             index = len(self._sources)
             self._sources.append(probe.source)
+            self._positions.append(position)
             self._exact.setdefault(text, index)
             for gram in self._word_grams(words(text)):
                 self._word_index.setdefault(gram, index)
@@ -50,15 +52,36 @@ class ProbeContamination:
                 self._char_index.setdefault(gram, index)
 
     def feed(self, item: Item, gate: Gate) -> None:
-        text = normalize(item.prompt_text)
-        if not text:
+        found = self.overlaps(item)
+        if found is None:
             return
-        exact = self._exact.get(text)
-        if exact is not None:
+        hits, total, unit = found
+        if unit == "exact":
+            (exact,) = hits
             gate.observe(
                 FEATURE, 1.0, item.source, probe_match=str(self._sources[exact]), overlap="exact"
             )
             return
+        matched = sum(hits.values())
+        top = min(hits, key=lambda probe: (-hits[probe], probe))
+        gate.observe(
+            FEATURE,
+            matched / total,
+            item.source,
+            probe_match=str(self._sources[top]),
+            overlap=f"{matched}/{total} {unit}-grams",
+        )
+
+    def overlaps(self, item: Item) -> tuple[Counter[int], int, str] | None:
+        """The item's matched n-grams per probe (by its index in the probe list), how many n-grams
+        the item has, and their unit ("word 8", "char 13", or "exact": the prompt equals probe
+        ``hits``' one key); None when nothing matches."""
+        text = normalize(item.prompt_text)
+        if not text:
+            return None
+        exact = self._exact.get(text)
+        if exact is not None:
+            return Counter({exact: 1}), 1, "exact"
         tokens = words(text)
         if len(tokens) >= self.ngram:
             grams, index, unit = self._word_grams(tokens), self._word_index, f"word {self.ngram}"
@@ -71,17 +94,14 @@ class ProbeContamination:
             found = index.get(gram)
             if found is not None:
                 hits[found] += 1
-        if not hits:
-            return
-        matched = sum(hits.values())
-        top = min(hits, key=lambda probe: (-hits[probe], probe))
-        gate.observe(
-            FEATURE,
-            matched / total,
-            item.source,
-            probe_match=str(self._sources[top]),
-            overlap=f"{matched}/{total} {unit}-grams",
-        )
+        return (hits, total, unit) if hits else None
+
+    def probe_position(self, probe_index: int) -> int:
+        """Where the probe of an :meth:`overlaps` key sits in the ``probe_items`` given."""
+        return self._positions[probe_index]
+
+    def source_of(self, probe_index: int) -> Source:
+        return self._sources[probe_index]
 
     def finish(self, gate: Gate) -> None:
         return None

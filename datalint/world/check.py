@@ -120,6 +120,24 @@ def verdict(by_kind: dict[str, float | None], corr: float | None) -> dict[str, b
     }
 
 
+def cohort_row(
+    cohort: WorldCohort, kind: str, rates: list[float], lifts: list[float], digits: int
+) -> dict[str, Any]:
+    """One cohort's line of a world check: its base pass rates and its NLL-lift per seed."""
+    return {
+        "cohort": cohort.id,
+        "kind": kind,
+        "scrambled": cohort.scrambled,
+        "subject": cohort.problems[0].subject,
+        "levels": [p.level for p in cohort.problems],
+        "pass_rates": rates,
+        "disagreement": sum(0 < r < 1 for r in rates) / len(rates),
+        "mean_p1p": sum(r * (1 - r) for r in rates) / len(rates),
+        "nll_lift_per_seed": [round(x, digits) for x in lifts],
+        "nll_lift": statistics.fmean(lifts),
+    }
+
+
 def choose_check_cohorts(
     spec: WorldSpec, pool: list[tuple[Problem, float]], per_kind: int, seed: int
 ) -> list[WorldCohort]:
@@ -226,16 +244,7 @@ def run_world_check(
             lifts.append(before.nll - after.nll)
             seconds.append(time.perf_counter() - t)
         row = {
-            "cohort": cohort.id,
-            "kind": kind,
-            "scrambled": cohort.scrambled,
-            "subject": cohort.problems[0].subject,
-            "levels": [p.level for p in cohort.problems],
-            "pass_rates": rates,
-            "disagreement": sum(0 < r < 1 for r in rates) / len(rates),
-            "mean_p1p": sum(r * (1 - r) for r in rates) / len(rates),
-            "nll_lift_per_seed": [round(x, 6) for x in lifts],
-            "nll_lift": statistics.fmean(lifts),
+            **cohort_row(cohort, kind, rates, lifts, digits=6),
             "run_seconds": statistics.fmean(seconds),
         }
         rows.append(row)

@@ -4,8 +4,8 @@
 small BPE trained with the ``tokenizers`` library on the world's own pretraining text; chat
 worlds get two special tokens and a chat template. ``build_model`` makes a GPT-2 (absolute
 positions) or a Llama-style model (RoPE, RMSNorm, SwiGLU, grouped-query attention) of the spec's
-size. ``pretrain`` follows ``scripts/train_tiny_policy.py`` step for step (world 0's spec
-reproduces it): answer-only loss on habit-corrupted text, rows at random left offsets for GPT-2.
+size. ``pretrain`` trains it with answer-only loss on habit-corrupted text, rows at random left
+offsets for GPT-2; ``scripts/train_tiny_policy.py`` is ``pretrain`` on world 0's spec.
 
 Needs torch, transformers and tokenizers (the ``hf`` extra).
 """

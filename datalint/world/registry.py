@@ -4,8 +4,8 @@ A world is a policy (architecture, size, tokenizer, pretraining recipe and seed)
 and habits it was pretrained on, the prompt format its data uses, and the fixed seeds of its
 cohorts, probe and world check. ``scripts/build_world.py NAME`` builds it into ``worlds/NAME/``
 and ``scripts/label_world.sh NAME`` measures its labels with ``datalint calibrate``'s fixed rule.
-World 0 is the shipped tiny policy (``pretrained/tiny-policy``); its spec reproduces
-``scripts/train_tiny_policy.py``.
+World 0 is the shipped tiny policy (``pretrained/tiny-policy``), which
+``scripts/train_tiny_policy.py`` pretrains from its spec.
 
 Pure python: the torch parts (tokenizer, model, pretraining) live in ``datalint.world.policy``.
 """
@@ -118,6 +118,17 @@ class WorldSpec:
 
 ARITHMETIC = ("add", "sub", "mul", "mod", "dsum")
 
+
+def _numbered_seeds(n: int) -> Seeds:
+    """World n's seeds (n >= 1): pretrain 100+n, cohorts 1100+n, probe 2100+n, check 3100+n."""
+    return Seeds(pretrain=100 + n, cohorts=1100 + n, probe=2100 + n, check=3100 + n)
+
+
+def _pretrain_200k(steps: int, **settings: Any) -> PretrainSpec:
+    """Worlds 1-5 pretrain on 200,000 examples, half of world 0's."""
+    return PretrainSpec(steps=steps, n_examples=200_000, **settings)
+
+
 WORLDS: tuple[WorldSpec, ...] = (
     WorldSpec(
         name="world0-arith-char-gpt2",
@@ -139,10 +150,10 @@ WORLDS: tuple[WorldSpec, ...] = (
         tokenizer=TokenizerSpec("char"),
         subjects=("reverse", "sort", "count", "shift"),
         prompt_format="bare",
-        pretrain=PretrainSpec(steps=1600, n_examples=200_000, max_offset=0),
+        pretrain=_pretrain_200k(1600, max_offset=0),
         shared_slip="drop_last",
         habit_share_by_level={1: 0.1, 2: 0.3, 3: 0.4, 4: 0.5},
-        seeds=Seeds(pretrain=101, cohorts=1101, probe=2101, check=3101),
+        seeds=_numbered_seeds(1),
     ),
     WorldSpec(
         name="world2-mixed-bpe-gpt2-padded",
@@ -151,10 +162,10 @@ WORLDS: tuple[WorldSpec, ...] = (
         tokenizer=TokenizerSpec("bpe", vocab_size=320),
         subjects=("add", "sub", "reverse", "logic"),
         prompt_format="padded",
-        pretrain=PretrainSpec(steps=1000, lr=2e-3, n_examples=200_000, max_offset=8),
+        pretrain=_pretrain_200k(1000, lr=2e-3, max_offset=8),
         shared_slip="swap_last_two",
         habit_share_by_level={1: 0.05, 2: 0.2, 3: 0.35, 4: 0.5},
-        seeds=Seeds(pretrain=102, cohorts=1102, probe=2102, check=3102),
+        seeds=_numbered_seeds(2),
     ),
     WorldSpec(
         name="world3-logic-bpe-llama-chat",
@@ -165,9 +176,9 @@ WORLDS: tuple[WorldSpec, ...] = (
         tokenizer=TokenizerSpec("bpe", vocab_size=256),
         subjects=("logic", "count", "mul", "dsum"),
         prompt_format="chat",
-        pretrain=PretrainSpec(steps=1000, lr=2e-3, n_examples=200_000, max_offset=0),
+        pretrain=_pretrain_200k(1000, lr=2e-3, max_offset=0),
         habit_share_by_level={1: 0.1, 2: 0.25, 3: 0.35, 4: 0.45},
-        seeds=Seeds(pretrain=103, cohorts=1103, probe=2103, check=3103),
+        seeds=_numbered_seeds(3),
     ),
     WorldSpec(
         name="world4-small-char-gpt2-padded",
@@ -176,11 +187,11 @@ WORLDS: tuple[WorldSpec, ...] = (
         tokenizer=TokenizerSpec("char"),
         subjects=("sort", "shift", "mod", "add"),
         prompt_format="padded",
-        pretrain=PretrainSpec(steps=1400, n_examples=200_000, max_offset=8),
+        pretrain=_pretrain_200k(1400, max_offset=8),
         shared_slip="swap_last_two",
         habit_share_by_level={1: 0.05, 2: 0.3, 3: 0.4, 4: 0.5},
         level_weights={1: 0.25, 2: 0.35, 3: 0.3, 4: 0.1},
-        seeds=Seeds(pretrain=104, cohorts=1104, probe=2104, check=3104),
+        seeds=_numbered_seeds(4),
     ),
     WorldSpec(
         name="world5-big-bpe-gpt2-chat",
@@ -189,10 +200,10 @@ WORLDS: tuple[WorldSpec, ...] = (
         tokenizer=TokenizerSpec("bpe", vocab_size=384),
         subjects=("sub", "mod", "reverse", "count", "shift"),
         prompt_format="chat",
-        pretrain=PretrainSpec(steps=600, lr=1.5e-3, n_examples=200_000, max_offset=6),
+        pretrain=_pretrain_200k(600, lr=1.5e-3, max_offset=6),
         shared_slip="drop_last",
         habit_share_by_level={1: 0.1, 2: 0.3, 3: 0.4, 4: 0.5},
-        seeds=Seeds(pretrain=105, cohorts=1105, probe=2105, check=3105),
+        seeds=_numbered_seeds(5),
     ),
 )
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -126,3 +128,18 @@ def test_console_script_ignores_planted_modules_too(tmp_path: Path, sentinel) ->
     out = run_datalint("check", "data.jsonl", "--static-only", cwd=tmp_path, module=False)
     assert_clean_exit(out, 0)
     assert not marker.exists()
+
+
+def test_an_explicit_pythonpath_entry_equal_to_the_working_directory_stays(tmp_path: Path) -> None:
+    """Only python -m's implicit entry goes: a user's own PYTHONPATH still counts."""
+    (tmp_path / "probe_mod.py").write_text("VALUE = 42\n")
+    script = "import datalint.__main__; import probe_mod; print('found', probe_mod.VALUE)"
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={"PYTHONPATH": f"{tmp_path}:{REPO_ROOT}", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "found 42" in proc.stdout, proc.stderr

@@ -34,7 +34,7 @@ def pretrained_dir() -> Path:
     packaged = resources.files("datalint").joinpath("_data", "pretrained")
     if packaged.is_dir():
         return Path(str(packaged))
-    return Path(__file__).resolve().parent.parent / "pretrained"
+    return Path(__file__).resolve().parents[2] / "pretrained"
 
 
 def default_predictor_path() -> Path:
@@ -55,6 +55,26 @@ class LiftPredictor:
         self.feature_order = feature_order
         self.predictor_name = name
         self.metadata = metadata or {}
+        self.inputs: tuple[str, ...] = feature_order  # plus derived ``rank:NAME`` inputs
+        self.output_map: tuple[np.ndarray, np.ndarray] | None = None
+        self.card: dict[str, Any] = {}
+
+    @property
+    def similarity_method(self) -> str | None:
+        """The method its training stores computed target_similarity with, when recorded."""
+        method = self.metadata.get("datalint.similarity_method") or self.card.get(
+            "similarity_method"
+        )
+        return str(method) if method else None
+
+    @property
+    def has_interval(self) -> bool:
+        """Its metadata ``datalint.outputs`` names the interval's outputs after the lift."""
+        try:
+            outputs = json.loads(self.metadata.get("datalint.outputs", "[]"))
+        except json.JSONDecodeError:
+            return False
+        return isinstance(outputs, list) and outputs[:3] == ["lift", "lift_lo", "lift_hi"]
 
     @property
     def is_fallback(self) -> bool:
@@ -94,9 +114,14 @@ class LiftPredictor:
             raise PredictorError(f"{path}: not a readable ONNX model ({exc})") from None
         metadata = dict(session.get_modelmeta().custom_metadata_map)
         order = _feature_order(path, metadata)
-        _check_signature(path, session, len(order))
-        _check_card(path, order)
-        return cls(session, order, path.name, metadata)
+        inputs = _inputs(path, metadata, order)
+        _check_signature(path, session, len(inputs))
+        card = _check_card(path, order)
+        predictor = cls(session, order, path.name, metadata)
+        predictor.inputs = inputs
+        predictor.output_map = _output_map(path, metadata)
+        predictor.card = card or {}
+        return predictor
 
     def matrix(self, features: Sequence[dict[str, float | None]]) -> np.ndarray:
         """Rows in the predictor's feature order; None or absent -> NaN (missing)."""
@@ -108,14 +133,45 @@ class LiftPredictor:
                     x[i, j] = float(value)
         return x
 
-    def predict(self, features: Sequence[dict[str, float | None]]) -> np.ndarray:
-        """Predicted lift per cohort (float64). The fallback returns adv_std (NaN if missing)."""
-        if not features:
-            return np.zeros(0)
+    def design(self, features: Sequence[dict[str, float | None]]) -> np.ndarray:
+        """The model's input: the features, then derived ``rank:NAME`` inputs ranked among
+        these cohorts (the checked dataset), in the order of ``inputs``."""
         x = self.matrix(features)
+        if len(self.inputs) == len(self.feature_order):
+            return x
+        from datalint.predict.derived import derived_inputs
+
+        return derived_inputs(x, self.feature_order, self.inputs)
+
+    def predict(self, features: Sequence[dict[str, float | None]]) -> np.ndarray:
+        """Predicted lift per cohort (float64, nats). The fallback returns adv_std (NaN if
+        missing)."""
+        return self.predict_with_interval(features)[0]
+
+    def predict_with_interval(
+        self, features: Sequence[dict[str, float | None]]
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """(lift, low, high) per cohort; low and high are None for a predictor without an
+        interval (an older model, or the fallback)."""
+        if not features:
+            return np.zeros(0), None, None
         if self._session is None:
-            return x[:, 0].astype(float)
-        out = _run(self._session, x)
+            return self.matrix(features)[:, 0].astype(float), None, None
+        outputs = _run_all(self._session, self.design(features))
+        if not self.has_interval:
+            outputs = outputs[:1]
+        out = outputs[0]
+        if self.output_map is not None:
+            out = np.interp(out, *self.output_map)
+        self._check_finite(out)
+        if len(outputs) < 3:
+            return out, None, None
+        lo, hi = outputs[1], outputs[2]
+        self._check_finite(lo)
+        self._check_finite(hi)
+        return out, np.minimum(np.minimum(lo, hi), out), np.maximum(np.maximum(lo, hi), out)
+
+    def _check_finite(self, out: np.ndarray) -> None:
         bad = ~np.isfinite(out)
         if bad.any():
             rows = ", ".join(str(i + 1) for i in np.flatnonzero(bad)[:5])
@@ -124,12 +180,66 @@ class LiftPredictor:
                 f"{len(out)} cohorts (number {rows} in report order); a lift predictor must "
                 "give every cohort a number"
             )
-        return out
 
 
 def _run(session: Any, x: np.ndarray) -> np.ndarray:
-    out = session.run(None, {session.get_inputs()[0].name: x})[0]
-    return np.asarray(out, dtype=float).reshape(-1)
+    return _run_all(session, x)[0]
+
+
+def _run_all(session: Any, x: np.ndarray) -> list[np.ndarray]:
+    """Every output as a float64 vector: the lift, then (when present) the interval's ends."""
+    outs = session.run(None, {session.get_inputs()[0].name: x})
+    return [np.asarray(o, dtype=float).reshape(-1) for o in outs[:3]]
+
+
+def _inputs(path: Path, metadata: dict[str, str], order: tuple[str, ...]) -> tuple[str, ...]:
+    """metadata ``datalint.inputs``: the features, then derived ``rank:NAME`` inputs."""
+    raw = metadata.get("datalint.inputs")
+    if not raw:
+        return order
+    try:
+        inputs = json.loads(raw)
+    except json.JSONDecodeError:
+        raise PredictorError(f"{path}: metadata datalint.inputs is not JSON") from None
+    if not isinstance(inputs, list) or not all(isinstance(n, str) for n in inputs):
+        raise PredictorError(f"{path}: metadata datalint.inputs must be a list of names")
+    if tuple(inputs[: len(order)]) != order:
+        raise PredictorError(f"{path}: metadata datalint.inputs must start with its features")
+    for name in inputs[len(order) :]:
+        kind, _, of = name.partition(":")
+        if kind != "rank" or of not in order:
+            raise PredictorError(
+                f"{path}: metadata datalint.inputs names {name!r}, not a derived input "
+                "datalint computes (rank:FEATURE)"
+            )
+    return tuple(inputs)
+
+
+def _output_map(path: Path, metadata: dict[str, str]) -> tuple[np.ndarray, np.ndarray] | None:
+    """metadata ``datalint.output_map``: isotonic knots mapping the score to nats."""
+    raw = metadata.get("datalint.output_map")
+    if not raw:
+        return None
+    try:
+        knots = json.loads(raw)
+        kx = np.asarray(knots["x"], dtype=float)
+        ky = np.asarray(knots["y"], dtype=float)
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        raise PredictorError(
+            f"{path}: metadata datalint.output_map must be {{x: [], y: []}}"
+        ) from None
+    if (
+        kx.ndim != 1
+        or kx.shape != ky.shape
+        or not kx.size
+        or not (np.isfinite(kx).all() and np.isfinite(ky).all())
+        or np.any(np.diff(kx) < 0)
+        or np.any(np.diff(ky) < 0)
+    ):
+        raise PredictorError(
+            f"{path}: metadata datalint.output_map must be finite, non-decreasing knots"
+        )
+    return kx, ky
 
 
 def _feature_order(path: Path, metadata: dict[str, str]) -> tuple[str, ...]:
@@ -187,22 +297,24 @@ def _check_signature(path: Path, session: Any, width: int) -> None:
         )
 
 
-def _check_card(path: Path, order: tuple[str, ...]) -> None:
+def _check_card(path: Path, order: tuple[str, ...]) -> dict[str, Any] | None:
     """The card beside the model (``NAME.json``), when there is one, must name the same
-    features; the order the model reads is its metadata's."""
+    features; the order the model reads is its metadata's. Returns the card."""
     card = path.with_suffix(".json")
     if not card.is_file():
-        return
+        return None
     try:
-        features = json.loads(card.read_text("utf-8")).get("features")
+        data = json.loads(card.read_text("utf-8"))
+        features = data.get("features")
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
         raise PredictorError(f"{card}: unreadable predictor card ({exc})") from None
     if features is None:
-        return
+        return data
     if not isinstance(features, list) or set(features) != set(order):
         raise PredictorError(
             f"{card}: the card's features differ from the ones {path.name} was built with"
         )
+    return data
 
 
 def dataset_lift_score(predictions: Sequence[float], sizes: Sequence[int]) -> float | None:
