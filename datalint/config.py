@@ -42,6 +42,8 @@ OPTION_TYPES: dict[str, tuple[type, ...]] = {
     "answer-extraction": (str,),
     "predictor": (str,),
     "trust-rollouts": (bool,),
+    "adaptive-k": (bool,),
+    "adaptive-first": (int,),
     # --backend openai
     "base-url": (str,),
     "api-key-env": (str,),
@@ -57,6 +59,7 @@ RULE_OVERRIDE_KEYS = ("level", *COMPARATORS)
 OPTION_MINIMUMS: dict[str, int] = {
     "cohort-size": 1,
     "rollouts-per-item": 1,
+    "adaptive-first": 1,
     "temperature": 0,
     "max-new-tokens": 1,
     "seed": 0,

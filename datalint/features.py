@@ -63,6 +63,9 @@ class Group:
 
     rewards: list[float]
     rollouts: list[Rollout] = field(default_factory=list)
+    # how many rollouts each one stands for in the pooled features: adaptive k's group that
+    # stopped at 2 of 8 (its 2 agreed) has weight 4, so every item weighs as under fixed k
+    weight: int = 1
 
 
 FeatureValues = dict[str, float | None]
@@ -228,10 +231,20 @@ def familiarity_features(rollouts: Sequence[Rollout]) -> FeatureValues:
     }
 
 
+def _weighted(group: Group) -> Group:
+    """A group with weight w as w copies of its rewards and rollouts (integer weights make
+    every pooled mean, std and percentile the weighted one; group-level features are unchanged,
+    and an all-equal group's advantages stay 0)."""
+    if group.weight <= 1:
+        return group
+    return Group(group.rewards * group.weight, group.rollouts * group.weight)
+
+
 def compute_cohort_features(
     groups: Sequence[Group], *, target_similarity: float | None = None
 ) -> FeatureValues:
     """All 23 features of one cohort, keyed and ordered as ``FEATURE_NAMES``."""
+    groups = [_weighted(g) for g in groups]
     values: FeatureValues = {
         **reward_features(groups),
         "target_similarity": None if target_similarity is None else float(target_similarity),

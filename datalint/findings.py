@@ -99,9 +99,10 @@ class CohortReport:
     predicted_lift: float | None = None
     # the predictor's 80% interval of the lift, [low, high] in nats; None without one
     predicted_lift_interval: tuple[float, float] | None = None
+    sampling: dict[str, Any] | None = None  # adaptive k's budget (fixed k: None, not shown)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "id": self.id,
             "lines": [{"path": p, "line": ln} for p, ln in self.lines],
             "features": dict(self.features),
@@ -111,6 +112,9 @@ class CohortReport:
                 list(self.predicted_lift_interval) if self.predicted_lift_interval else None
             ),
         }
+        if self.sampling is not None:
+            data["sampling"] = self.sampling
+        return data
 
 
 @dataclass(slots=True)

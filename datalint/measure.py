@@ -56,32 +56,51 @@ def measure_cohorts(
     grading: Grading | None = None,
     model_options: ModelOptions | None = None,
     served: Any = None,
+    adaptive_k: bool = False,
+    adaptive_first: int = 2,
 ) -> CohortMeasurement:
-    """``grading`` (config verifiers, extraction) wins over ``default_verifier`` when given."""
+    """``grading`` (config verifiers, extraction) wins over ``default_verifier`` when given.
+
+    ``adaptive_k``: each item's group under :mod:`datalint.rollout.adaptive`'s rule (2, then
+    ``params.n`` where they disagree); each cohort report's ``sampling`` records the budget.
+    """
     from datalint.reward_stage import evaluate_cohorts
     from datalint.rollout.stage import RolloutStats, obtain_rollouts
 
     cohorts = make_cohorts(items, cohort_size)
     ordered = [it for c in cohorts for it in c.items]
     stats = RolloutStats()
-    rollouts = obtain_rollouts(
-        ordered,
-        backend_name=backend,
-        model=model,
-        params=params,
-        rollouts_file=rollouts_file,
-        cache_dir=cache_dir,
-        use_cache=use_cache,
-        progress=progress,
-        trust_inline=trust_rollouts,
-        stats=stats,
-        model_options=model_options,
-        served=served,
-    )
+    grading = grading or Grading(default_verifier=default_verifier)
+    calls: list[RolloutStats] = []
+
+    def obtain(some: list[Item], sampling: SamplingParams) -> list[list[Rollout]]:
+        calls.append(stats if not calls else RolloutStats())  # the first call sees every item
+        return obtain_rollouts(
+            some,
+            backend_name=backend,
+            model=model,
+            params=sampling,
+            rollouts_file=rollouts_file,
+            cache_dir=cache_dir,
+            use_cache=use_cache,
+            progress=progress,
+            trust_inline=trust_rollouts,
+            stats=calls[-1],
+            model_options=model_options,
+            served=served,
+        )
+
+    budget = None
+    if adaptive_k:
+        from datalint.rollout.adaptive import adaptive_rollouts
+
+        rollouts, budget = adaptive_rollouts(ordered, params, obtain, grading, first=adaptive_first)
+    else:
+        rollouts = obtain(ordered, params)
     unreadable = [(ordered[i], why) for i, why in sorted(stats.unreadable.items())]
     for item, why in unreadable:
         report_unreadable(gate, item, why)
-    per_cohort, readable, unjudged, start = [], [], [], 0
+    per_cohort, readable, unjudged, kept, start = [], [], [], [], 0
     for cohort in cohorts:  # `ordered` is the cohorts' items back to back
         span = range(start, start + len(cohort.items))
         start += len(cohort.items)
@@ -90,6 +109,7 @@ def measure_cohorts(
             unjudged.append(cohort)
             continue
         readable.append(Cohort(cohort.id, [ordered[i] for i in keep]))
+        kept.append(keep)
         per_cohort.append([rollouts[i] for i in keep])
     cohorts = readable
 
@@ -107,9 +127,13 @@ def measure_cohorts(
         per_cohort,
         gate,
         similarity=similarity,
-        grading=grading or Grading(default_verifier=default_verifier),
+        grading=grading,
         probe_items=probe_items,
+        weights=None if budget is None else [[budget.weight(i) for i in keep] for keep in kept],
     )
+    if budget is not None:
+        for report, keep in zip(reports, kept, strict=True):
+            report.sampling = budget.provenance(keep)
     n_sampled = len(ordered) - stats.replayed
     return CohortMeasurement(
         cohorts,

@@ -43,6 +43,7 @@ def evaluate_cohorts(
     default_verifier: str = DEFAULT_VERIFIER,
     grading: Grading | None = None,
     probe_items: Sequence[Item] | None = None,
+    weights: Sequence[Sequence[int]] | None = None,
 ) -> list[CohortReport]:
     """One :class:`CohortReport` per cohort, in order; findings go to ``gate``.
 
@@ -50,7 +51,8 @@ def evaluate_cohorts(
     mapping by cohort id, or None to replay the items' own ``rollouts``. ``similarity`` maps a
     cohort id to its target_similarity (missing when absent). Grading fills ``Rollout.reward``;
     ``grading`` (else ``default_verifier`` alone) says how. ``probe_items`` let triage find an
-    answer that a probe item holds (RW204).
+    answer that a probe item holds (RW204). ``weights`` (parallel to ``cohorts``, one per item)
+    is each item's :attr:`Group.weight` (adaptive k).
     """
     grading = grading or Grading(default_verifier=default_verifier)
     probe = triage.ProbeAnswers(probe_items) if probe_items and gate.wants(triage.LEAK) else None
@@ -58,7 +60,8 @@ def evaluate_cohorts(
     for index, cohort in enumerate(cohorts):
         per_item = _rollouts_of(cohort, index, rollouts)
         sim = similarity.get(cohort.id) if similarity is not None else None
-        reports.append(_evaluate_cohort(cohort, per_item, gate, sim, grading, probe))
+        weight = list(weights[index]) if weights is not None else None
+        reports.append(_evaluate_cohort(cohort, per_item, gate, sim, grading, probe, weight))
     return reports
 
 
@@ -87,6 +90,7 @@ def _evaluate_cohort(
     target_similarity: float | None,
     grading: Grading,
     probe: triage.ProbeAnswers | None = None,
+    weights: list[int] | None = None,
 ) -> CohortReport:
     grades = grade_items(cohort.items, per_item, grading=grading)
     rewards = grades.rewards
@@ -132,7 +136,8 @@ def _evaluate_cohort(
             item, item_rollouts, gate, grading=grading, cohort=cohort.id, probe=probe
         )
 
-    groups = [Group(r, ro) for r, ro in zip(rewards, per_item, strict=True)]
+    weights = weights if weights is not None else [1] * len(cohort.items)
+    groups = [Group(r, ro, w) for r, ro, w in zip(rewards, per_item, weights, strict=True)]
     features = compute_cohort_features(groups, target_similarity=target_similarity)
     context = _cohort_context(cohort, diagnostics)
     if cohort.items:

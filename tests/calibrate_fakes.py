@@ -8,6 +8,8 @@ job not yet in STORE (and not claimed by another live process) with WORKERS spaw
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -29,6 +31,54 @@ def fake_job(args: tuple[RunKey, str]) -> GRPOOutcome:
     )
 
 
+def killable_job(args: tuple[RunKey, str, str, str]) -> GRPOOutcome:
+    """``fake_job`` that announces its worker's pid in ``pid_dir``; the first attempt at the
+    ``victim`` run then hangs (until a test kills its worker), a second attempt finishes."""
+    key, log, pid_dir, victim = args
+    name = f"{key.cohort_key}-{key.seed}"
+    attempt = len(list(Path(pid_dir).glob(f"{name}.*.pid"))) + 1
+    Path(pid_dir, f"{name}.{attempt}.pid").write_text(str(os.getpid()), encoding="utf-8")
+    if name == victim and attempt == 1:
+        time.sleep(120)
+    return fake_job((key, log))
+
+
+def dying_job(args: tuple[RunKey, str]) -> GRPOOutcome:
+    """A run whose worker process dies on every attempt."""
+    os.kill(os.getpid(), signal.SIGKILL)
+    raise AssertionError("unreachable")
+
+
+def failing_job(args: tuple[RunKey, str]) -> GRPOOutcome:
+    """``fake_job``, except that run c00 seed 1 raises (after c00 seed 0 has finished)."""
+    key, _ = args
+    if key.cohort_key == "c00" and key.seed == 1:
+        time.sleep(1.5)
+        raise ValueError("verifier exploded")
+    return fake_job(args)
+
+
+def fake_keys(n_jobs: int) -> list[RunKey]:
+    return [RunKey(f"c{i:02d}", seed, "s", "m", "p") for i in range(n_jobs // 2) for seed in (0, 1)]
+
+
+def fake_record(outcome: GRPOOutcome) -> RunRecord:
+    return RunRecord(
+        key=outcome.key,
+        cohort_id=outcome.key.cohort_key,
+        subject="add",
+        data_hash="d",
+        n_items=4,
+        features={},
+        item_pass_rates=[],
+        nll_before=1.0,
+        nll_after=outcome.nll_after,
+        pgold_before=0.5,
+        pgold_after=outcome.pgold_after,
+        settings={},
+    )
+
+
 class FakeJob(tuple):
     """(key, log) with the ``key`` attribute that claiming reads."""
 
@@ -38,28 +88,13 @@ class FakeJob(tuple):
 
 
 def main(store_path: str, log: str, n_jobs: int, workers: int = 2) -> None:
-    keys = [RunKey(f"c{i:02d}", seed, "s", "m", "p") for i in range(n_jobs // 2) for seed in (0, 1)]
+    keys = fake_keys(n_jobs)
     with CalibrationStore(store_path) as store:
         pending, _, _ = pending_runs(store, keys)
         todo = [FakeJob((k, log)) for k in pending]
 
         def commit(outcome: GRPOOutcome) -> None:
-            store.add_run(
-                RunRecord(
-                    key=outcome.key,
-                    cohort_id=outcome.key.cohort_key,
-                    subject="add",
-                    data_hash="d",
-                    n_items=4,
-                    features={},
-                    item_pass_rates=[],
-                    nll_before=1.0,
-                    nll_after=outcome.nll_after,
-                    pgold_before=0.5,
-                    pgold_after=outcome.pgold_after,
-                    settings={},
-                )
-            )
+            store.add_run(fake_record(outcome))
 
         done = execute_claimed(store, todo, fake_job, commit, workers=workers)
     print("done", done, flush=True)

@@ -199,3 +199,49 @@ def test_two_calibrate_processes_on_one_store_train_each_run_once(tmp_path):
     rows = db.execute("SELECT cohort_id, seed FROM runs ORDER BY 1, 2").fetchall()
     assert rows == [(f"c000{c}", s) for c in range(3) for s in (1000, 1001)]
     assert db.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0
+
+
+def test_ray_executor_without_ray_names_the_extra(world, tmp_path, monkeypatch):
+    import datalint.calibrate.run as run
+
+    real = run._importable
+    monkeypatch.setattr(run, "_importable", lambda m: m != "ray" and real(m))
+    args = [
+        "calibrate", str(world["data"]), "--probe", str(world["probe"]),
+        "--store", str(tmp_path / "s.sqlite"), "--executor", "ray",
+    ]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert "pip install 'datalint[ray]'" in result.stderr
+    assert not (tmp_path / "s.sqlite").exists()  # nothing started before the check
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="needs the 'ray' extra")
+def test_calibrate_on_ray_stores_what_the_process_pool_stores(world, tmp_path):
+    """Real GRPO runs as Ray tasks (a private 2-CPU local cluster, in a subprocess of its own)
+    give the very store contents of the local process pool."""
+    import subprocess
+    import sys
+
+    from datalint.calibrate.store import CalibrationStore
+
+    def calibrate(store: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+        args = [
+            sys.executable, "-m", "datalint", "calibrate", str(world["data"]),
+            "--probe", str(world["probe"]), "--store", str(store), "--model", str(world["model"]),
+            "--steps", "2", "--seeds", "2", "--max-new-tokens", "8",
+            "--cache-dir", str(world["tmp"] / "cache"), *extra,
+        ]  # fmt: skip
+        return subprocess.run(args, capture_output=True, text=True, timeout=600)
+
+    on_ray = calibrate(tmp_path / "ray.sqlite", "--executor", "ray", "--workers", "2")
+    assert on_ray.returncode == 0, on_ray.stderr[-2000:]
+    assert "4 new runs" in on_ray.stdout
+    pool = calibrate(tmp_path / "pool.sqlite", "--workers", "1")
+    assert pool.returncode == 0, pool.stderr[-2000:]
+    with (
+        CalibrationStore(tmp_path / "ray.sqlite") as a,
+        CalibrationStore(tmp_path / "pool.sqlite") as b,
+    ):
+        assert a.count_runs() == 4
+        assert a.content_hash() == b.content_hash()

@@ -250,3 +250,19 @@ def test_an_unreadable_row_is_a_miss_and_is_replaced(tmp_path: Path) -> None:
     later = FakeBackend()
     run(make_items(["1=", "2="]), later, tmp_path)
     assert later.calls == []
+
+
+def test_get_many_reads_more_keys_than_one_select_holds(tmp_path: Path) -> None:
+    """1200 keys span three batched SELECTs; a row of the same prompt under another seed, or of
+    another params key, is not a hit; every stored key comes back with its own rollouts."""
+    with RolloutCache(tmp_path) as cache:
+        stored = [(f"p{i}", i) for i in range(0, 1200, 2)]  # every other prompt
+        cache.put_many("m", "n=2", [(k, fake_rollouts(k[0], k[1], 2)) for k in stored])
+        cache.put_many("m", "n=2", [(("p1", 999), fake_rollouts("p1", 999, 2))])  # seed 999
+        cache.put_many("m", "n=3", [(("p3", 3), fake_rollouts("p3", 3, 3))])  # other params
+        asked = [(f"p{i}", i) for i in range(1200)]
+        found = cache.get_many("m", "n=2", asked)
+    assert sorted(found) == sorted(stored)
+    assert [r.completion for r in found[("p1198", 1198)]] == [
+        r.completion for r in fake_rollouts("p1198", 1198, 2)
+    ]

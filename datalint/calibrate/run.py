@@ -33,6 +33,22 @@ class _Keyed(Protocol):
     def key(self) -> RunKey: ...
 
 
+class Executor(Protocol):
+    """What runs the jobs: :func:`datalint.calibrate.executor.execute`'s signature."""
+
+    def __call__(
+        self,
+        jobs: Sequence[Any],
+        job_fn: Callable[[Any], Any],
+        on_result: Callable[[Any], None],
+        *,
+        workers: int = 1,
+        initializer: Callable[[], None] | None = None,
+        progress: bool = False,
+        take: Callable[[Any], bool] | None = None,
+    ) -> int: ...
+
+
 @dataclass(slots=True)
 class CalibrateOptions:
     paths: list[str]
@@ -63,6 +79,18 @@ class CalibrateOptions:
     dtype: str = "float32"  # of the feature rollouts (GRPO runs as trl configures it)
     device: str = "auto"
     system_prompt: str | None = None
+    executor: str = "process"  # or "ray"
+    ray_address: str | None = None
+    threads_per_run: int = 1
+    gpus_per_run: float | None = None  # None: one per run when the Ray cluster has GPUs
+
+    def make_executor(self) -> Executor | None:
+        """The executor the options name (None: the local process pool)."""
+        if self.executor != "ray":
+            return None
+        from datalint.calibrate.ray_executor import RayExecutor
+
+        return RayExecutor(self.ray_address, self.threads_per_run, self.gpus_per_run)
 
     def grpo_settings(self) -> dict[str, Any]:
         """Everything that changes a run's outcome besides cohort, seed, model and probe."""
@@ -130,6 +158,8 @@ def _check_backend(opts: CalibrateOptions) -> None:
     missing = [m for m in ("torch", "transformers", "trl", "datasets") if not _importable(m)]
     if missing:
         raise MissingExtra("calibrate", f"GRPO needs {', '.join(missing)}")
+    if opts.executor == "ray" and not _importable("ray"):
+        raise MissingExtra("ray", "calibrate --executor ray")
     if opts.backend == "vllm" or opts.trl_options.get("use_vllm"):
         if not _importable("vllm"):
             raise MissingExtra("vllm", "--backend vllm / trl's use_vllm")
@@ -329,6 +359,7 @@ def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
             workers=opts.workers,
             initializer=init_worker,
             progress=opts.progress,
+            executor=opts.make_executor(),
         )
         if new < len(jobs):
             notify(
@@ -381,9 +412,12 @@ def execute_claimed(
     workers: int,
     initializer: Callable[[], None] | None = None,
     progress: bool = False,
+    executor: Executor | None = None,
 ) -> int:
-    """:func:`~datalint.calibrate.executor.execute` with each job claimed in ``store`` just
-    before it starts, so concurrent calibrations on one store never run the same job twice.
+    """``executor`` (default :func:`~datalint.calibrate.executor.execute`, the local process
+    pool; or a :class:`~datalint.calibrate.ray_executor.RayExecutor`) with each job claimed in
+    ``store`` just before it starts, so concurrent calibrations on one store never run the same
+    job twice.
 
     Claims are refreshed by a heartbeat while the jobs run and released when this returns (a
     job that failed or was interrupted goes back to the pool). Returns the jobs this process
@@ -391,10 +425,11 @@ def execute_claimed(
     """
     from datalint.calibrate.executor import execute
 
+    run_jobs = executor or execute
     owner = ClaimOwner.this_process()
     try:
         with Heartbeat(store.path, owner):
-            return execute(
+            return run_jobs(
                 jobs,
                 job_fn,
                 on_result,

@@ -50,6 +50,32 @@ def _store_errors() -> tuple[type[Exception], ...]:
 @click.option("--cohort-size", type=click.IntRange(1), default=4, show_default=True)
 @click.option("--workers", type=click.IntRange(1), default=2, show_default=True)
 @click.option(
+    "--executor",
+    type=click.Choice(["process", "ray"]),
+    default="process",
+    show_default=True,
+    help="Where GRPO runs go: local worker processes, or Ray tasks (the 'ray' extra).",
+)
+@click.option(
+    "--address",
+    "ray_address",
+    help="Join this Ray cluster (ray start --head prints it; 'auto' finds a local one). "
+    "Without it, --executor ray starts a private local cluster of --workers runs.",
+)
+@click.option(
+    "--threads-per-run",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="CPU threads each GRPO run uses (and declares to Ray).",
+)
+@click.option(
+    "--gpus-per-run",
+    type=FiniteFloat(0),
+    help="GPUs each Ray task declares (fractions share one).  [default: 1 on a cluster with "
+    "GPUs, else 0]",
+)
+@click.option(
     "--backend",
     type=click.Choice(["transformers", "vllm"]),
     default="transformers",
@@ -98,6 +124,10 @@ def calibrate_command(
     seeds: int,
     cohort_size: int,
     workers: int,
+    executor: str,
+    ray_address: str | None,
+    threads_per_run: int,
+    gpus_per_run: float | None,
     backend: str,
     num_generations: int,
     max_completion_length: int,
@@ -142,6 +172,10 @@ def calibrate_command(
             seeds=seeds,
             cohort_size=cohort_size,
             workers=workers,
+            executor=executor,
+            ray_address=ray_address,
+            threads_per_run=threads_per_run,
+            gpus_per_run=gpus_per_run,
             backend=backend,
             num_generations=num_generations,
             temperature=temperature,

@@ -169,6 +169,8 @@ def build_check(paths: tuple[str, ...], flags: dict[str, Any]) -> tuple[Any, tup
         backend=pick(flags, config, "backend"),
         model=pick(flags, config, "model"),
         rollouts_per_item=params.n,
+        adaptive_k=bool(pick(flags, config, "adaptive_k")),
+        adaptive_first=pick(flags, config, "adaptive_first"),
         temperature=params.temperature,
         max_new_tokens=params.max_new_tokens,
         seed=params.seed,

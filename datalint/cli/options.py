@@ -29,6 +29,8 @@ DEFAULTS: dict[str, Any] = {
     "max_new_tokens": 256,
     "seed": 0,
     "trust_rollouts": False,
+    "adaptive_k": False,
+    "adaptive_first": 2,
     "dtype": "float32",
     "device": "auto",
 }
@@ -110,6 +112,19 @@ _OPTIONS = (
     ),
     click.option(
         "--seed", type=click.IntRange(0), default=None, help="Sampling seed.  [default: 0]"
+    ),
+    click.option(
+        "--adaptive-k",
+        is_flag=True,
+        default=None,
+        help="Sample --adaptive-first rollouts per problem and the full --rollouts-per-item "
+        "only where those disagree.  [default: always the full group]",
+    ),
+    click.option(
+        "--adaptive-first",
+        type=click.IntRange(1),
+        default=None,
+        help="With --adaptive-k: the rollouts every problem gets first.  [default: 2]",
     ),
     click.option(
         "--trust-rollouts",

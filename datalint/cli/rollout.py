@@ -27,6 +27,7 @@ from datalint.cli.options import (
 from datalint.load.records import Item, Rollout
 
 if TYPE_CHECKING:
+    from datalint.rollout.base import SamplingParams
     from datalint.rollout.readable import Unreadable
     from datalint.rollout.stage import RolloutStats
 
@@ -85,20 +86,42 @@ def _run(paths: tuple[str, ...], output: str, quiet: bool, flags: dict[str, Any]
     params = sampling_params(flags, config)
     stats = RolloutStats()
     trust = bool(pick(flags, config, "trust_rollouts"))
-    rollouts = obtain_rollouts(
-        items,
-        backend_name=backend,
-        model=model,
-        params=params,
-        rollouts_file=None,
-        cache_dir=flags["cache_dir"],
-        use_cache=not flags["no_cache"],
-        progress=True,
-        stats=stats,
-        served=served,
-        trust_inline=trust,
-        model_options=model_options(flags, config),
-    )
+    calls: list[RolloutStats] = []
+
+    def obtain(some: list[Item], sampling: SamplingParams) -> list[list[Rollout]]:
+        calls.append(stats if not calls else RolloutStats())  # the first call sees every item
+        return obtain_rollouts(
+            some,
+            backend_name=backend,
+            model=model,
+            params=sampling,
+            rollouts_file=None,
+            cache_dir=flags["cache_dir"],
+            use_cache=not flags["no_cache"],
+            progress=True,
+            stats=calls[-1],
+            served=served,
+            trust_inline=trust,
+            model_options=model_options(flags, config),
+        )
+
+    recorded = params.as_dict()
+    if pick(flags, config, "adaptive_k"):
+        from datalint.cli.options import grading_setup
+        from datalint.rollout.adaptive import adaptive_rollouts
+
+        grading = grading_setup({}, config)
+        first = pick(flags, config, "adaptive_first")
+        rollouts, budget = adaptive_rollouts(items, params, obtain, grading, first=first)
+        recorded["adaptive"] = budget.rule
+        note(
+            f"adaptive k: {sum(budget.spent)} rollouts for {len(items)} items "
+            f"({sum(1 for k in budget.kept if k >= params.n)} grown to {params.n})"
+        )
+    else:
+        rollouts = obtain(items, params)
+    stats.generated += sum(c.generated for c in calls[1:])
+    stats.cached += sum(c.cached for c in calls[1:])
     if stats.untrusted:
         note(untrusted_rollouts_note(stats.untrusted))
     if stats.unreadable:
@@ -114,7 +137,7 @@ def _run(paths: tuple[str, ...], output: str, quiet: bool, flags: dict[str, Any]
         backend=stats.backend or backend,
         model=model,
         fingerprint=stats.fingerprint or "",
-        params=params.as_dict(),
+        params=recorded,
         unreadable=stats.unreadable,
     )
     if flags["provenance_file"]:
