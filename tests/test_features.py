@@ -179,3 +179,17 @@ def test_rollout_with_only_nonfinite_logprobs_is_left_out() -> None:
     f = compute_cohort_features(groups)
     # only the second rollout counts: one token of -2
     assert f["surprisal_mean"] == 2.0 and f["min_logprob_mean"] == -2.0
+
+
+def test_confidence_slope_puts_the_middle_token_of_an_odd_rollout_in_the_second_half() -> None:
+    # 3 tokens [-1 | -1 -4]: floor(3/2) = 1 token in the first half; slope -2.5 - -1 = -1.5.
+    # (With ceil the halves would be [-1 -1 | -4]: -4 - -1 = -3.)
+    f = compute_cohort_features([Group([1.0], [Rollout("abc", 1.0, [-1.0, -1.0, -4.0])])])
+    assert f["confidence_slope"] == pytest.approx(-1.5)
+
+
+def test_item_pass_rate_counts_a_reward_of_exactly_one_half_as_passed() -> None:
+    item = Item(source=Source("d.jsonl", 2), answer="4")
+    # rewards >= 0.5 pass: 0.5 and 1.0 of four
+    assert item_diagnostics(item, [0.5, 0.0, 1.0, 0.25]).pass_rate == 0.5
+    assert item_diagnostics(item, [0.5, 0.5]).pass_rate == 1.0

@@ -81,6 +81,9 @@ def test_parse_number(text: str, value: float | None) -> None:
         ("7", "Adding them up, the answer is 7.", 1.0),
         ("7", "#### 7", 1.0),
         ("7", r"so \boxed{7}", 1.0),
+        ("7", "The answer is 3. No, wait: the answer is 7.", 1.0),  # the last marker wins
+        ("3", "The answer is 3. No, wait: the answer is 7.", 0.0),
+        ("7", "#### 3 ... answer: 5 ... \\boxed{7}", 1.0),
     ],
 )
 def test_numeric(gold, completion: str, reward: float) -> None:
@@ -111,6 +114,8 @@ def test_numeric_gold_that_is_no_number_is_an_error() -> None:
         ("the answer is b.", "B"),
         ("The answer is (C) because the rest are wrong", "C"),
         ("I first thought A, but the answer is D", "D"),
+        ("Answer: A. On reflection, the answer is C", "C"),  # the last marker wins
+        ("answer: b ... Answer: D ... the answer is (a).", "A"),
         ("B) 42", "B"),
         ("the answer is a prime", None),  # lower-case "a" here is an article
         ("I do not know", None),
