@@ -198,3 +198,13 @@ def test_dataset_lift_score_weights_by_size_and_skips_nan() -> None:
     )
     with pytest.raises(ValueError, match="differ in length"):
         dataset_lift_score([0.1], [1, 2])
+
+
+def test_an_installed_wheel_keeps_its_predictor_under_data(tmp_path, monkeypatch) -> None:
+    packaged = tmp_path / "_data" / "pretrained"
+    packaged.mkdir(parents=True)
+    monkeypatch.setattr(predict.resources, "files", lambda package: tmp_path)
+    assert predict.pretrained_dir() == packaged
+    assert isinstance(predict.pretrained_dir(), Path)
+    (tmp_path / "_data" / "pretrained").rmdir()
+    assert predict.pretrained_dir() == Path(predict.__file__).resolve().parent.parent / "pretrained"

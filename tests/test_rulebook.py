@@ -301,3 +301,9 @@ def test_the_shipped_rules_folder_is_the_checkout_rules_folder() -> None:
     assert (Path(str(folder)) / "S007.toml").is_file()
     shipped = load_rules()
     assert [r.code for r in shipped] == sorted(r.code for r in shipped)
+
+
+def test_a_default_rule_says_nothing_about_selection() -> None:
+    rule = Rule(**{**_fields(parse_rule(RULE, "x")), "default": True})
+    lines = rule.docs_markdown().splitlines()
+    assert lines[4] == "Level: warning. Scope: cohort. Condition: `things must be at most 3`."

@@ -82,6 +82,7 @@ def test_parse_number(text: str, value: float | None) -> None:
         ("7", "#### 7", 1.0),
         ("7", r"so \boxed{7}", 1.0),
         ("7", "The answer is 3. No, wait: the answer is 7.", 1.0),  # the last marker wins
+        ("7", "the answer is 7, I think", 1.0),  # the comma after it is not part of the number
         ("3", "The answer is 3. No, wait: the answer is 7.", 0.0),
         ("7", "#### 3 ... answer: 5 ... \\boxed{7}", 1.0),
     ],
@@ -123,6 +124,12 @@ def test_numeric_gold_that_is_no_number_is_an_error() -> None:
 )
 def test_mcq_letter_extraction(completion: str, letter: str | None) -> None:
     assert chosen_letter(completion) == letter
+
+
+def test_mcq_without_a_gold_answer_is_a_grading_error() -> None:
+    with pytest.raises(GradingError) as err:
+        grade(item([], "mcq"), "A")
+    assert str(err.value) == "the item has no gold answer"
 
 
 def test_mcq_gold_letter_or_choice_text() -> None:
@@ -196,8 +203,9 @@ def test_configured_verifier_names_map_to_code(monkeypatch: pytest.MonkeyPatch) 
     _plugin_module(monkeypatch)
     assert grade(item("85", "starts"), "85 junk", CONFIGURED) == 1.0
     assert grade(item("85", "half"), "x", CONFIGURED) == 0.5
-    with pytest.raises(GradingError, match="not a finite number"):
+    with pytest.raises(GradingError) as err:
         grade(item("85", "nan"), "x", CONFIGURED)
+    assert str(err.value) == "verifier 'nan' returned 'yes', not a finite number"
     with pytest.raises(GradingError, match="has no verifier"):
         get_verifier("missing", CONFIGURED)
     with pytest.raises(GradingError, match="cannot import"):
@@ -297,3 +305,11 @@ def test_grade_items_regrades_non_finite_replayed_rewards_and_flags_them() -> No
     (mismatch,) = grades.mismatches
     assert (mismatch.n_mismatched, mismatch.n_claimed, mismatch.graded) == (1, 2, 1.0)
     assert math.isnan(mismatch.claimed)
+
+
+def test_a_replayed_reward_within_one_millionth_is_the_same_reward() -> None:
+    items = [item("85"), item("85", line=2)]
+    rollouts = [[Rollout("84", reward=1e-6)], [Rollout("84", reward=2e-6)]]  # both graded 0.0
+    grades = grade_items(items, rollouts)
+    assert grades.rewards == [[0.0], [0.0]]
+    assert [(m.source.line, m.claimed) for m in grades.mismatches] == [(2, 2e-6)]
