@@ -313,3 +313,51 @@ def test_a_replayed_reward_within_one_millionth_is_the_same_reward() -> None:
     grades = grade_items(items, rollouts)
     assert grades.rewards == [[0.0], [0.0]]
     assert [(m.source.line, m.claimed) for m in grades.mismatches] == [(2, 2e-6)]
+
+
+def test_regex_without_a_gold_answer_is_a_grading_error() -> None:
+    with pytest.raises(GradingError) as err:
+        grade(item([], "regex"), "A")
+    assert str(err.value) == "the item has no gold answer"
+
+
+def test_without_re2_the_regex_package_runs_with_a_time_limit(monkeypatch) -> None:
+    from datalint.grade import text
+    from datalint.grade.budget import item_budget
+
+    monkeypatch.setitem(sys.modules, "re2", None)  # import re2 -> ImportError
+    text.compile_pattern.cache_clear()
+    try:
+        assert grade(item("a+b", "regex"), " aab \n") == 1.0
+        assert grade(item("a+b", "regex"), "aabc") == 0.0  # a full match, not a search
+        with pytest.raises(GradingError) as err:
+            text.compile_pattern("(unclosed")
+        assert str(err.value).startswith("gold answer is not a valid regular expression: ")
+        timeouts: list[float] = []
+
+        class Slow:
+            def fullmatch(self, text: str, timeout: float):
+                timeouts.append(timeout)
+                raise TimeoutError
+
+        fake = types.ModuleType("regex")
+        fake.compile = lambda pattern: Slow()
+        fake.error = ValueError
+        monkeypatch.setitem(sys.modules, "regex", fake)
+        text.compile_pattern.cache_clear()
+        slow = text.compile_pattern("(a+)+$")
+        with pytest.raises(GradingError) as err:
+            slow("a" * 40 + "b")
+        assert str(err.value) == "the gold pattern ran past its time budget"
+        with item_budget(-1.0), pytest.raises(GradingError):  # the item's budget is spent
+            slow("a")
+        assert timeouts == [1.0, 0.001]  # the per-call budget; never 0, which means no limit
+        monkeypatch.setitem(sys.modules, "regex", None)
+        text.compile_pattern.cache_clear()
+        with pytest.raises(GradingError) as err:
+            text.compile_pattern("x")
+        assert str(err.value) == (
+            "the regex verifier needs google-re2 (pip install google-re2) or the regex package"
+        )
+    finally:
+        text.compile_pattern.cache_clear()
