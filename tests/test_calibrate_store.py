@@ -369,3 +369,17 @@ def test_baselines_round_trip_and_are_replaced(tmp_path):
         store.set_baseline("m", "p", 2.25, 0.5)
         assert store.baseline("m", "p") == (2.25, 0.5)
         assert store.baseline("m", "other") is None
+
+
+def test_the_store_folder_is_created_and_a_foreign_schema_version_refused(tmp_path):
+    deep = tmp_path / "a" / "b" / "s.sqlite"
+    with CalibrationStore(deep) as store:
+        assert store.count_runs() == 0
+        assert store._db.execute("SELECT value FROM meta").fetchall() == [("1",)]
+        store._db.execute("UPDATE meta SET value='2'")
+        store._db.commit()
+    with pytest.raises(StoreError) as err:
+        CalibrationStore(deep)
+    assert str(err.value) == f"{deep}: store schema version 2, this datalint reads 1"
+    with CalibrationStore(tmp_path / "here.sqlite") as store:  # an existing folder is fine
+        assert store.path == tmp_path / "here.sqlite"

@@ -139,3 +139,30 @@ def test_peek_reads_ahead_without_consuming() -> None:
     fh = io.BufferedReader(io.BytesIO(b"abcdef"))
     assert _peek(fh, 3) == b"abc" and fh.read() == b"abcdef"
     assert _peek(io.BytesIO(b"abc"), 2) == b""  # no peek: nothing
+
+
+def test_a_file_that_stops_at_its_first_line_is_not_also_empty(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.jsonl.gz"
+    bomb.write_bytes(gzip.compress(b"\n" * 3_000_000))
+    _, found, stats = _read(bomb)
+    assert [c for c, _, _ in found] == ["S018", "S017"] and stats.n_records == 0  # no S004
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(gzip.compress(OK)[:15])
+    _, found, stats = _read(cut)
+    assert [(c, n) for c, n, _ in found] == [("S005", 1), ("S017", 1)]
+
+
+def test_a_too_long_line_is_a_record_that_was_skipped(tmp_path: Path) -> None:
+    data = tmp_path / "d.jsonl"
+    data.write_bytes(b'{"prompt": "' + b"x" * 100 + b'", "answer": "1"}\n')
+    rules = [
+        r.with_overrides({"must_be_at_most": 64}) if r.code == "S007" else r for r in load_rules()
+    ]
+    gate = Gate(rules)
+    stats: list[FileStats] = []
+    assert list(iter_items([str(data)], gate, stats=stats, max_line_bytes=64)) == []
+    assert [(f.code, f.line, f.path) for f in gate.findings] == [("S007", 1, str(data))]
+    assert (
+        gate.findings[0].message == "line is longer than 64 bytes; it was skipped without parsing"
+    )
+    assert stats[0].n_records == 1

@@ -73,3 +73,66 @@ def test_the_byte_bound_counts_a_long_line_drained_to_its_end() -> None:
         _lines(data, max_line_bytes=10, limit=100)
     assert stop.value.line == 1
     assert _lines(data, max_line_bytes=10, limit=501) == [(1, None)]
+
+
+def test_open_data_reads_plain_gzip_and_zstd_by_their_magic_bytes(tmp_path) -> None:
+    import gzip
+
+    import zstandard
+
+    from datalint.load.textio import byte_limit, open_data
+
+    body = b'{"prompt": "a", "answer": "1"}\n' * 3
+    files = {
+        "plain.jsonl": body,
+        "packed.jsonl": gzip.compress(body),  # the magic bytes decide, not the suffix
+        "packed.jsonl.zst": zstandard.ZstdCompressor().compress(body),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    kinds = {}
+    for name in files:
+        opened = open_data(str(tmp_path / name))
+        try:
+            kinds[name] = (opened.compression, opened.compressed_size, opened.fh.read())
+        finally:
+            opened.fh.close()
+    assert kinds == {
+        "plain.jsonl": (None, len(body), body),
+        "packed.jsonl": ("gzip", len(files["packed.jsonl"]), body),
+        "packed.jsonl.zst": ("zstd", len(files["packed.jsonl.zst"]), body),
+    }
+    with open_data(str(tmp_path / "packed.jsonl.zst")).fh as fh:
+        assert fh.readline() == b'{"prompt": "a", "answer": "1"}\n'  # buffered: lines, peek
+    plain = open_data(str(tmp_path / "plain.jsonl"))
+    plain.fh.close()
+    assert byte_limit(plain, 100.0) == float("inf")
+    packed = open_data(str(tmp_path / "packed.jsonl"))
+    packed.fh.close()
+    assert byte_limit(packed, 100.0) == 100.0 * len(files["packed.jsonl"])
+    empty = type(packed)(packed.fh, "gzip", 0)
+    assert byte_limit(empty, 100.0) == 100.0  # an empty compressed file still gets one byte
+
+
+def test_open_data_errors_name_the_path(tmp_path, monkeypatch) -> None:
+    import sys
+
+    from datalint.extras import MissingExtra
+    from datalint.load.errors import InputError
+    from datalint.load.textio import ZSTD_MAGIC, open_data
+
+    missing = tmp_path / "nope.jsonl"
+    with pytest.raises(InputError) as err:
+        open_data(str(missing))
+    assert str(err.value) == f"{missing}: cannot open: No such file or directory"
+    zst = tmp_path / "d.jsonl.zst"
+    zst.write_bytes(ZSTD_MAGIC + b"rest")
+    monkeypatch.setitem(sys.modules, "zstandard", None)
+    with pytest.raises(MissingExtra) as err:
+        open_data(str(zst))
+    assert err.value.extra == "zstd" and f"{zst} is zstd-compressed" in str(err.value)
+
+
+def test_the_decompression_limit_carries_line_and_bytes() -> None:
+    stop = DecompressionLimit(3, 4096)
+    assert (stop.line, stop.read, stop.args) == (3, 4096, (3, 4096))

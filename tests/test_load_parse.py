@@ -90,9 +90,11 @@ def test_a_long_schema_message_is_cut_to_160_characters() -> None:
     assert where == "meta"
     assert len(message) == 160 and message.endswith("...")
     assert message == "'" + "x" * 156 + "..."
-    exact = _schema_problem({"prompt": "a", "answer": "1", "meta": "x" * 127})
-    # "'xxx...' is not of type 'object'" is 2 + 127 + 31 = 160 characters: kept whole
-    assert exact == "meta: '" + "x" * 127 + "' is not of type 'object'"
+    exact = _schema_problem({"prompt": "a", "answer": "1", "meta": "x" * 134})
+    # "'xxx...' is not of type 'object'" is 2 + 134 + 24 = 160 characters: kept whole
+    assert exact == "meta: '" + "x" * 134 + "' is not of type 'object'"
+    over = _schema_problem({"prompt": "a", "answer": "1", "meta": "x" * 135})  # 161: cut
+    assert over == "meta: " + ("'" + "x" * 135 + "' is not of type 'object'")[:157] + "..."
 
 
 def _gate() -> Gate:
@@ -195,3 +197,49 @@ def test_is_number() -> None:
         False,
         False,
     ]
+
+
+def test_plain_records_never_reach_the_json_schema_validator(monkeypatch) -> None:
+    from datalint.load import parse
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the fast path should have accepted this record")
+
+    monkeypatch.setattr(parse, "_schema_problem", refuse)
+    gate = _gate()
+    plain = [
+        {"prompt": "a", "answer": "1"},
+        {"prompt": "a", "answer": 2.5, "id": 3, "cohort": "c", "subject": "s", "verifier": "exact"},
+        {"prompt": "a", "answer": "1", "meta": {"k": 1}, "id": "x"},
+    ]
+    for obj in plain:
+        assert parse._looks_valid(obj), obj
+        assert native_item(obj, HERE, gate) is not None
+    assert gate.findings == []
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"messages": [{"role": "user"}]},
+        {"choices": "A"},
+        {"rollouts": [{"reward": 1}]},
+        {"verifier": 5},
+        {"subject": ["s"]},
+        {"id": 1.5},
+        {"cohort": None},
+        {"meta": [1]},
+    ],
+)
+def test_the_fast_path_leaves_anything_unusual_to_the_schema(extra: dict) -> None:
+    obj = {"prompt": "a", "answer": "1", **extra}
+    assert not _is_fast(obj)
+    gate = _gate()
+    assert native_item(obj, HERE, gate) is None
+    assert [f.code for f in gate.findings] == ["S002"]
+
+
+def _is_fast(obj: dict) -> bool:
+    from datalint.load.parse import _looks_valid
+
+    return _looks_valid(obj)

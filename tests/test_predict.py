@@ -192,12 +192,14 @@ def test_dataset_lift_score_weights_by_size_and_skips_nan() -> None:
     assert dataset_lift_score([0.1, math.nan, 0.4], [8, 5, 2]) == pytest.approx(0.16)
     assert dataset_lift_score([0.1, 0.9], [4, 0]) == pytest.approx(0.1)
     assert dataset_lift_score([math.nan], [3]) is None
+    assert dataset_lift_score([0.5], [0]) is None  # no items: no score
     assert dataset_lift_score([], []) is None
     assert LiftPredictor(None, ("adv_std",), "x").dataset_lift_score([0.2, 0.4], [1, 3]) == (
         pytest.approx(0.35)
     )
-    with pytest.raises(ValueError, match="differ in length"):
+    with pytest.raises(ValueError) as err:
         dataset_lift_score([0.1], [1, 2])
+    assert str(err.value) == "predictions and sizes differ in length"
 
 
 def test_an_installed_wheel_keeps_its_predictor_under_data(tmp_path, monkeypatch) -> None:

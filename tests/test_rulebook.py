@@ -307,3 +307,14 @@ def test_a_default_rule_says_nothing_about_selection() -> None:
     rule = Rule(**{**_fields(parse_rule(RULE, "x")), "default": True})
     lines = rule.docs_markdown().splitlines()
     assert lines[4] == "Level: warning. Scope: cohort. Condition: `things must be at most 3`."
+
+
+def test_more_formatting_and_nested_errors_and_the_wheel_folder(tmp_path, monkeypatch) -> None:
+    assert rulebook._fmt(1234.0) == "1234"  # a whole number stays whole, however large
+    with pytest.raises(RuleFileError) as err:
+        parse_rule(RULE.replace('what = "Counts things."', 'what = ""'), "S900.toml")
+    assert str(err.value) == "S900.toml: docs/what: '' should be non-empty"
+    packaged = tmp_path / "_data" / "rules"
+    packaged.mkdir(parents=True)
+    monkeypatch.setattr(rulebook.resources, "files", lambda package: tmp_path)
+    assert Path(str(rulebook.rules_dir())) == packaged
