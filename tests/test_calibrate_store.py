@@ -45,6 +45,7 @@ def test_round_trip_and_labels(tmp_path):
     assert rec.features["entropy_mean"] is None  # NaN is stored as missing, not as a number
     assert rec.timings == {"train_s": 1.5, "setup_s": 0.25}
     assert rec.settings == {"lr": 5e-5}
+    assert (rec.subject, rec.cohort_id, rec.n_items, rec.data_hash) == ("add", "c1", 2, "d")
 
 
 def test_same_run_is_never_counted_twice(tmp_path):

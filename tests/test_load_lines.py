@@ -136,3 +136,12 @@ def test_open_data_errors_name_the_path(tmp_path, monkeypatch) -> None:
 def test_the_decompression_limit_carries_line_and_bytes() -> None:
     stop = DecompressionLimit(3, 4096)
     assert (stop.line, stop.read, stop.args) == (3, 4096, (3, 4096))
+
+
+def test_a_line_longer_than_the_read_chunk_is_drained_and_counted() -> None:
+    long_line = b"z" * (3 * 1024 * 1024) + b"\n"
+    data = long_line + b"ok\n"
+    assert _lines(data, buffer=4096, max_line_bytes=10) == [(1, None), (2, b"ok\n")]
+    with pytest.raises(DecompressionLimit) as stop:
+        _lines(data, buffer=4096, max_line_bytes=10, limit=2 * 1024 * 1024)
+    assert stop.value.line == 1 and stop.value.read > 2 * 1024 * 1024
