@@ -109,9 +109,9 @@ class Rule:
             self.fix.strip(),
         ]
         for ex in self.examples:
-            label = "Fails" if ex.kind == "fail" else "Passes"
+            label = "fails" if ex.kind == "fail" else "passes"
             body = ex.data.strip() or "(an empty file)"
-            parts += ["", f"## Example that {label.lower()}", "```jsonl", body, "```"]
+            parts += ["", f"## Example that {label}", "```jsonl", body, "```"]
         return "\n".join(parts) + "\n"
 
     def as_dict(self) -> dict[str, Any]:

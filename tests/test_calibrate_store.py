@@ -45,6 +45,7 @@ def test_round_trip_and_labels(tmp_path):
     assert rec.features["entropy_mean"] is None  # NaN is stored as missing, not as a number
     assert rec.timings == {"train_s": 1.5, "setup_s": 0.25}
     assert rec.settings == {"lr": 5e-5}
+    assert (rec.subject, rec.cohort_id, rec.n_items, rec.data_hash) == ("add", "c1", 2, "d")
 
 
 def test_same_run_is_never_counted_twice(tmp_path):
@@ -206,3 +207,180 @@ def test_two_calibrations_on_one_store_run_each_job_exactly_once(tmp_path):
     db = sqlite3.connect(store)
     assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == n_jobs
     assert db.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0
+
+
+def _full_record(key: RunKey, **kw) -> RunRecord:
+    fields = dict(
+        key=key,
+        cohort_id="c9",
+        subject=None,
+        data_hash="dh",
+        n_items=3,
+        features={"adv_std": 0.5, "pass_rate": 0.25, "entropy_mean": float("nan")},
+        item_pass_rates=[0.0, 0.5, 1.0],
+        nll_before=2.0,
+        nll_after=1.75,
+        pgold_before=None,
+        pgold_after=0.5,
+        settings={"steps": 4, "lr": 1e-5},
+        timings={
+            "setup_s": 1.0,
+            "train_s": 2.0,
+            "probe_s": 3.0,
+            "total_s": 6.0,
+            "peak_rss_mb": 512.0,
+        },
+        datalint_version="9.9.9",
+        created_at="2026-01-02T03:04:05+00:00",
+    )
+    fields.update(kw)
+    return RunRecord(**fields)
+
+
+def test_every_field_survives_the_round_trip(tmp_path):
+    key = RunKey("ck", 7, "sh", "mf", "ph")
+    with CalibrationStore(tmp_path / "s.sqlite") as store:
+        assert store.add_run(_full_record(key))
+        (rec,) = list(store.runs())
+        settings_json, created = store._db.execute(
+            "SELECT settings, created_at FROM runs"
+        ).fetchone()
+    assert rec == _full_record(
+        key, features={"adv_std": 0.5, "pass_rate": 0.25, "entropy_mean": None}
+    )
+    assert rec.reward_lift is None and rec.lift == 0.25
+    assert settings_json == '{"lr": 1e-05, "steps": 4}'  # sorted keys: one settings, one text
+    assert created == "2026-01-02T03:04:05+00:00"
+
+
+def test_a_run_without_a_time_stamp_gets_the_current_utc_time(tmp_path):
+    from datetime import UTC, datetime
+
+    with CalibrationStore(tmp_path / "s.sqlite") as store:
+        store.add_run(_full_record(RunKey("ck", 7, "sh", "mf", "ph"), created_at="", timings={}))
+        (rec,) = list(store.runs())
+    stamp = datetime.fromisoformat(rec.created_at)
+    assert stamp.tzinfo is not None and abs((datetime.now(UTC) - stamp).total_seconds()) < 120
+    assert rec.timings == {}
+
+
+def test_an_infinite_feature_is_refused_not_stored_as_bad_json(tmp_path):
+    with CalibrationStore(tmp_path / "s.sqlite") as store:
+        with pytest.raises(ValueError):
+            store.add_run(
+                _full_record(RunKey("ck", 7, "sh", "mf", "ph"), features={"a": float("inf")})
+            )
+        assert store.count_runs() == 0
+
+
+def test_claims_list_key_owner_host_and_pid(tmp_path):
+    from datalint.calibrate.store import ClaimOwner
+
+    owner = ClaimOwner("own-1", "host-a", 4242)
+    keys = [RunKey("b", 2, "s", "m", "p"), RunKey("a", 1, "s", "m", "p")]
+    with CalibrationStore(tmp_path / "s.sqlite") as store:
+        for key in keys:
+            assert store.claim(key, owner)
+        assert store.claims() == [
+            (keys[1], "own-1", "host-a", 4242),
+            (keys[0], "own-1", "host-a", 4242),
+        ]
+        store.release_claims(ClaimOwner("someone-else", "host-a", 1))
+        assert len(store.claims()) == 2
+        store.release_claims(owner)
+        assert store.claims() == []
+
+
+def test_this_process_owns_its_claims_under_a_fresh_id():
+    import socket
+
+    from datalint.calibrate.store import ClaimOwner
+
+    a, b = ClaimOwner.this_process(), ClaimOwner.this_process()
+    assert (a.host, a.pid) == (socket.gethostname(), os.getpid())
+    assert len(a.id) == 32 and int(a.id, 16) >= 0 and a.id != b.id
+
+
+def test_pid_alive(monkeypatch):
+    from datalint.calibrate import store as store_module
+
+    assert store_module._pid_alive(os.getpid())
+    for error, alive in ((ProcessLookupError, False), (PermissionError, True), (OSError, True)):
+
+        def kill(pid, sig, error=error):
+            raise error
+
+        monkeypatch.setattr(store_module.os, "kill", kill)
+        assert store_module._pid_alive(12345) is alive, error
+
+
+def test_content_hash_follows_keys_and_labels_not_insertion_order(tmp_path):
+    from datalint.calibrate.hashing import stable_hash
+
+    a, b = RunKey("a", 1, "s", "m", "p"), RunKey("b", 1, "s", "m", "p")
+    with (
+        CalibrationStore(tmp_path / "1.sqlite") as one,
+        CalibrationStore(tmp_path / "2.sqlite") as two,
+    ):
+        empty = one.content_hash()
+        assert empty == stable_hash([])
+        one.add_run(_full_record(a))
+        one.add_run(_full_record(b))
+        two.add_run(_full_record(b))
+        two.add_run(_full_record(a))
+        assert one.content_hash() == two.content_hash() != empty
+        row = [
+            "a",
+            1,
+            "s",
+            "m",
+            "p",
+            '{"adv_std": 0.5, "pass_rate": 0.25, "entropy_mean": null}',
+            0.25,
+            None,
+        ]
+        assert one.content_hash() == stable_hash([row, ["b", *row[1:]]])
+        both = two.content_hash()
+    with CalibrationStore(tmp_path / "3.sqlite") as three:
+        three.add_run(_full_record(a))
+        three.add_run(_full_record(b, nll_after=1.5))
+        assert three.content_hash() != both
+
+
+def test_record_as_dict_adds_the_labels():
+    from datalint.calibrate.store import record_as_dict
+
+    d = record_as_dict(_full_record(RunKey("a", 1, "s", "m", "p"), pgold_before=0.25))
+    assert (d["lift"], d["reward_lift"]) == (0.25, 0.25)
+    assert d["key"] == {
+        "cohort_key": "a",
+        "seed": 1,
+        "settings_hash": "s",
+        "model_fingerprint": "m",
+        "probe_hash": "p",
+    }
+    assert d["cohort_id"] == "c9" and d["item_pass_rates"] == [0.0, 0.5, 1.0]
+
+
+def test_baselines_round_trip_and_are_replaced(tmp_path):
+    with CalibrationStore(tmp_path / "s.sqlite") as store:
+        assert store.baseline("m", "p") is None
+        store.set_baseline("m", "p", 2.5, None)
+        assert store.baseline("m", "p") == (2.5, None)
+        store.set_baseline("m", "p", 2.25, 0.5)
+        assert store.baseline("m", "p") == (2.25, 0.5)
+        assert store.baseline("m", "other") is None
+
+
+def test_the_store_folder_is_created_and_a_foreign_schema_version_refused(tmp_path):
+    deep = tmp_path / "a" / "b" / "s.sqlite"
+    with CalibrationStore(deep) as store:
+        assert store.count_runs() == 0
+        assert store._db.execute("SELECT value FROM meta").fetchall() == [("1",)]
+        store._db.execute("UPDATE meta SET value='2'")
+        store._db.commit()
+    with pytest.raises(StoreError) as err:
+        CalibrationStore(deep)
+    assert str(err.value) == f"{deep}: store schema version 2, this datalint reads 1"
+    with CalibrationStore(tmp_path / "here.sqlite") as store:  # an existing folder is fine
+        assert store.path == tmp_path / "here.sqlite"

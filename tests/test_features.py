@@ -158,6 +158,8 @@ def test_item_diagnostics_flags() -> None:
     assert item_diagnostics(item, [0.5, 0.5]).flags == []  # agree, but neither dead end
     ungraded = item_diagnostics(item, [])
     assert ungraded.flags == ["ungraded"] and ungraded.n_rollouts == 0
+    assert (ungraded.path, ungraded.line, ungraded.pass_rate) == ("d.jsonl", 7, 0.0)
+    assert type(ungraded.pass_rate) is float
 
 
 @pytest.mark.parametrize("n", [1, 2, 5, 37])
@@ -179,3 +181,47 @@ def test_rollout_with_only_nonfinite_logprobs_is_left_out() -> None:
     f = compute_cohort_features(groups)
     # only the second rollout counts: one token of -2
     assert f["surprisal_mean"] == 2.0 and f["min_logprob_mean"] == -2.0
+
+
+def test_confidence_slope_puts_the_middle_token_of_an_odd_rollout_in_the_second_half() -> None:
+    # 3 tokens [-1 | -1 -4]: floor(3/2) = 1 token in the first half; slope -2.5 - -1 = -1.5.
+    # (With ceil the halves would be [-1 -1 | -4]: -4 - -1 = -3.)
+    f = compute_cohort_features([Group([1.0], [Rollout("abc", 1.0, [-1.0, -1.0, -4.0])])])
+    assert f["confidence_slope"] == pytest.approx(-1.5)
+    # 4 tokens [-1 -3 | -2 -2]: each half's mean divides by its 2 tokens; slope -2 - -2 = 0.
+    # With a second rollout [-1 | -1 -4] (-1.5): mean of 0 and -1.5 is -0.75.
+    two = [Rollout("abcd", 1.0, [-1.0, -3.0, -2.0, -2.0]), Rollout("abc", 1.0, [-1.0, -1.0, -4.0])]
+    f = compute_cohort_features([Group([1.0, 1.0], two)])
+    assert f["confidence_slope"] == pytest.approx(-0.75)
+
+
+def test_item_pass_rate_counts_a_reward_of_exactly_one_half_as_passed() -> None:
+    item = Item(source=Source("d.jsonl", 2), answer="4")
+    # rewards >= 0.5 pass: 0.5 and 1.0 of four
+    assert item_diagnostics(item, [0.5, 0.0, 1.0, 0.25]).pass_rate == 0.5
+    assert item_diagnostics(item, [0.5, 0.5]).pass_rate == 1.0
+
+
+def test_a_cohort_without_rollouts_has_no_length_features() -> None:
+    f = compute_cohort_features([Group([], [])])
+    assert f["len_mean"] is None and f["len_std"] is None and f["n_groups"] == 0
+
+
+def test_nonfinite_entropies_are_dropped() -> None:
+    rollout = Rollout("ab", 1.0, [-1.0, -2.0], [0.5, float("nan"), float("inf"), 1.5])
+    f = compute_cohort_features([Group([1.0], [rollout])])
+    assert f["entropy_mean"] == pytest.approx(1.0)  # (0.5 + 1.5) / 2
+    only_bad = Rollout("ab", 1.0, [-1.0], [float("nan")])
+    assert compute_cohort_features([Group([1.0], [only_bad])])["entropy_mean"] is None
+
+
+def test_segments_keep_nonfinite_values_unless_asked() -> None:
+    from datalint.features import _segments
+
+    kept = _segments([[1.0, float("inf")], [], [2.0]])
+    assert kept is not None and kept.values.size == 3 and kept.counts.tolist() == [2, 1]
+    dropped = _segments([[1.0, float("inf")], [], [2.0]], finite_only=True)
+    assert dropped is not None and dropped.values.tolist() == [1.0, 2.0]
+    assert dropped.ids.tolist() == [0, 1]
+    assert _segments([[], []]) is None
+    assert _segments([[float("nan")]], finite_only=True) is None

@@ -50,3 +50,27 @@ def test_the_finding_carries_the_source_and_cohort() -> None:
         "c7",
         "error",
     )
+
+
+def test_the_finding_carries_the_rule_name_and_rendered_message() -> None:
+    gate = Gate([rules_by_code()["RW003"]])
+    context = {"n_disagree": 1, "n_items": 8, "cohort_id": "c7", "lines": "3-10"}
+    gate.observe("frac_nondegenerate", 0.125, HERE, cohort="c7", **context)
+    (finding,) = gate.findings
+    assert (finding.code, finding.name) == ("RW003", "low-disagreement")
+    assert finding.message == (
+        "only 1 of 8 problems in cohort c7 (3-10) split the model's attempts: frac_nondegenerate "
+        "0.125 is under 0.25, so GRPO gets (almost) no gradient from this cohort"
+    )
+
+
+def test_a_passing_rule_does_not_stop_the_next_rule_on_the_same_metric() -> None:
+    at_most = rules_by_code()["RW001"]  # frac_all_correct at most 0.5
+    stricter = at_most.with_overrides({"must_be_at_most": 0.1, "level": "warning"})
+    for rules in ([at_most, stricter], [stricter, at_most]):
+        gate = Gate(rules)
+        gate.observe("frac_all_correct", 0.25, HERE)
+        assert [(f.code, f.level) for f in gate.findings] == [("RW001", "warning")]
+        gate.observe("frac_all_correct", math.nan, HERE)
+        assert len(gate.findings) == 1
+    assert Gate([at_most]).wants("frac_all_correct") and not Gate([at_most]).wants("pass_rate")

@@ -97,3 +97,37 @@ def test_cohort_field_groups_across_the_file_and_chunks_fill_the_rest() -> None:
 def test_chunks_never_span_files() -> None:
     items = [_item(1), _item(2), _item(1, path="g.jsonl")]
     assert [c.id for c in make_cohorts(items, cohort_size=4)] == ["f.jsonl:1", "g.jsonl:1"]
+
+
+def test_fast_path_leaves_an_empty_verifier_to_the_schema(tmp_path: Path) -> None:
+    empty = {"prompt": "a", "answer": "1", "verifier": ""}
+    assert not item_validator().is_valid(empty)  # the schema: minLength 1
+    assert not _looks_valid(empty)
+    assert _looks_valid({"prompt": "a", "answer": "1", "subject": "s", "verifier": "exact"})
+    data = tmp_path / "d.jsonl"
+    data.write_text(
+        '{"prompt": "a", "answer": "1", "verifier": ""}\n{"prompt": "b", "answer": 2}\n'
+    )
+    gate = Gate(load_rules())
+    items = list(iter_items([str(data)], gate))
+    assert [i.prompt for i in items] == ["b"]
+    assert [(f.code, f.line) for f in gate.findings] == [("S002", 1)]
+
+
+def test_a_line_of_exactly_the_byte_limit_is_read_and_one_byte_more_is_skipped(
+    tmp_path: Path,
+) -> None:
+    def record(prompt_len: int) -> bytes:
+        return b'{"prompt": "' + b"p" * prompt_len + b'", "answer": "1"}'
+
+    limit = len(record(10))  # the limit counts the record's bytes, not its newline
+    data = tmp_path / "d.jsonl"
+    data.write_bytes(record(10) + b"\n" + record(11) + b"\n" + record(10))  # last: no newline
+    rules = [
+        r.with_overrides({"must_be_at_most": limit}) if r.code == "S007" else r
+        for r in load_rules()
+    ]
+    gate = Gate(rules)
+    items = list(iter_items([str(data)], gate, max_line_bytes=limit))
+    assert [(i.source.line, len(i.prompt)) for i in items] == [(1, 10), (3, 10)]
+    assert [(f.code, f.line) for f in gate.findings] == [("S007", 2)]

@@ -81,6 +81,10 @@ def test_parse_number(text: str, value: float | None) -> None:
         ("7", "Adding them up, the answer is 7.", 1.0),
         ("7", "#### 7", 1.0),
         ("7", r"so \boxed{7}", 1.0),
+        ("7", "The answer is 3. No, wait: the answer is 7.", 1.0),  # the last marker wins
+        ("7", "the answer is 7, I think", 1.0),  # the comma after it is not part of the number
+        ("3", "The answer is 3. No, wait: the answer is 7.", 0.0),
+        ("7", "#### 3 ... answer: 5 ... \\boxed{7}", 1.0),
     ],
 )
 def test_numeric(gold, completion: str, reward: float) -> None:
@@ -111,6 +115,8 @@ def test_numeric_gold_that_is_no_number_is_an_error() -> None:
         ("the answer is b.", "B"),
         ("The answer is (C) because the rest are wrong", "C"),
         ("I first thought A, but the answer is D", "D"),
+        ("Answer: A. On reflection, the answer is C", "C"),  # the last marker wins
+        ("answer: b ... Answer: D ... the answer is (a).", "A"),
         ("B) 42", "B"),
         ("the answer is a prime", None),  # lower-case "a" here is an article
         ("I do not know", None),
@@ -118,6 +124,12 @@ def test_numeric_gold_that_is_no_number_is_an_error() -> None:
 )
 def test_mcq_letter_extraction(completion: str, letter: str | None) -> None:
     assert chosen_letter(completion) == letter
+
+
+def test_mcq_without_a_gold_answer_is_a_grading_error() -> None:
+    with pytest.raises(GradingError) as err:
+        grade(item([], "mcq"), "A")
+    assert str(err.value) == "the item has no gold answer"
 
 
 def test_mcq_gold_letter_or_choice_text() -> None:
@@ -191,8 +203,9 @@ def test_configured_verifier_names_map_to_code(monkeypatch: pytest.MonkeyPatch) 
     _plugin_module(monkeypatch)
     assert grade(item("85", "starts"), "85 junk", CONFIGURED) == 1.0
     assert grade(item("85", "half"), "x", CONFIGURED) == 0.5
-    with pytest.raises(GradingError, match="not a finite number"):
+    with pytest.raises(GradingError) as err:
         grade(item("85", "nan"), "x", CONFIGURED)
+    assert str(err.value) == "verifier 'nan' returned 'yes', not a finite number"
     with pytest.raises(GradingError, match="has no verifier"):
         get_verifier("missing", CONFIGURED)
     with pytest.raises(GradingError, match="cannot import"):
@@ -292,3 +305,59 @@ def test_grade_items_regrades_non_finite_replayed_rewards_and_flags_them() -> No
     (mismatch,) = grades.mismatches
     assert (mismatch.n_mismatched, mismatch.n_claimed, mismatch.graded) == (1, 2, 1.0)
     assert math.isnan(mismatch.claimed)
+
+
+def test_a_replayed_reward_within_one_millionth_is_the_same_reward() -> None:
+    items = [item("85"), item("85", line=2)]
+    rollouts = [[Rollout("84", reward=1e-6)], [Rollout("84", reward=2e-6)]]  # both graded 0.0
+    grades = grade_items(items, rollouts)
+    assert grades.rewards == [[0.0], [0.0]]
+    assert [(m.source.line, m.claimed) for m in grades.mismatches] == [(2, 2e-6)]
+
+
+def test_regex_without_a_gold_answer_is_a_grading_error() -> None:
+    with pytest.raises(GradingError) as err:
+        grade(item([], "regex"), "A")
+    assert str(err.value) == "the item has no gold answer"
+
+
+def test_without_re2_the_regex_package_runs_with_a_time_limit(monkeypatch) -> None:
+    from datalint.grade import text
+    from datalint.grade.budget import item_budget
+
+    monkeypatch.setitem(sys.modules, "re2", None)  # import re2 -> ImportError
+    text.compile_pattern.cache_clear()
+    try:
+        assert grade(item("a+b", "regex"), " aab \n") == 1.0
+        assert grade(item("a+b", "regex"), "aabc") == 0.0  # a full match, not a search
+        with pytest.raises(GradingError) as err:
+            text.compile_pattern("(unclosed")
+        assert str(err.value).startswith("gold answer is not a valid regular expression: ")
+        timeouts: list[float] = []
+
+        class Slow:
+            def fullmatch(self, text: str, timeout: float):
+                timeouts.append(timeout)
+                raise TimeoutError
+
+        fake = types.ModuleType("regex")
+        fake.compile = lambda pattern: Slow()
+        fake.error = ValueError
+        monkeypatch.setitem(sys.modules, "regex", fake)
+        text.compile_pattern.cache_clear()
+        slow = text.compile_pattern("(a+)+$")
+        with pytest.raises(GradingError) as err:
+            slow("a" * 40 + "b")
+        assert str(err.value) == "the gold pattern ran past its time budget"
+        with item_budget(-1.0), pytest.raises(GradingError):  # the item's budget is spent
+            slow("a")
+        assert timeouts == [1.0, 0.001]  # the per-call budget; never 0, which means no limit
+        monkeypatch.setitem(sys.modules, "regex", None)
+        text.compile_pattern.cache_clear()
+        with pytest.raises(GradingError) as err:
+            text.compile_pattern("x")
+        assert str(err.value) == (
+            "the regex verifier needs google-re2 (pip install google-re2) or the regex package"
+        )
+    finally:
+        text.compile_pattern.cache_clear()

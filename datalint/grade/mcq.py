@@ -40,7 +40,7 @@ def chosen_letter(completion: str, choices: list[str] | None = None) -> str | No
         last = match
     if last is not None:
         return (last.group(1) or last.group(2)).upper()
-    if m := _LABELLED.match(completion.strip() + " "):
+    if m := _LABELLED.match(completion.strip()):
         return m.group(1)
     if choices:
         wanted = normalize_text(completion)

@@ -48,7 +48,7 @@ def parquet_items(
                 "compression_ratio",
                 expanded / on_disk,
                 Source(read.path, 1),
-                limit=max_ratio,
+                limit=f"{max_ratio:g}",  # 100x, not 100.0x
                 detail=f"{expanded:,} bytes of row groups in a {on_disk:,}-byte parquet file",
             )
             read.failed = True

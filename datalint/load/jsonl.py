@@ -50,7 +50,7 @@ def jsonl_items(
                 "compression_ratio",
                 ratio,
                 Source(path, max(stop.line, 1)),
-                limit=max_ratio,
+                limit=f"{max_ratio:g}",  # 100x, not 100.0x
                 detail=f"{stop.read:,} bytes from {opened.compressed_size:,} compressed",
             )
             read.failed = True
