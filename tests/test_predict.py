@@ -209,4 +209,4 @@ def test_an_installed_wheel_keeps_its_predictor_under_data(tmp_path, monkeypatch
     assert predict.pretrained_dir() == packaged
     assert isinstance(predict.pretrained_dir(), Path)
     (tmp_path / "_data" / "pretrained").rmdir()
-    assert predict.pretrained_dir() == Path(predict.__file__).resolve().parent.parent / "pretrained"
+    assert predict.pretrained_dir() == Path(predict.__file__).resolve().parents[2] / "pretrained"
