@@ -28,7 +28,7 @@ from datalint.calibrate.variants import (
     isotonic_fit,
 )
 from datalint.extras import MissingExtra
-from datalint.features_names import FEATURE_NAMES
+from datalint.features_names import FEATURE_NAMES, REWARD_FEATURES
 
 INPUT_NAME = "features"
 CARD_METRICS = (
@@ -124,18 +124,7 @@ def _nan(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
-SCALE_FREE_FEATURES = (
-    "adv_std",
-    "frac_nondegenerate",
-    "adv_absmean",
-    "frac_all_correct",
-    "frac_all_wrong",
-    "reward_mean",
-    "reward_std",
-    "pass_rate",
-    "group_passrate_mean",
-    "group_passrate_std",
-)
+SCALE_FREE_FEATURES = REWARD_FEATURES
 """The features that mean the same on every model and tokenizer (docs/features.md): functions of
 the 0/1 rewards alone. Worlds are profiled on these for the domain check's nearest world."""
 

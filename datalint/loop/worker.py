@@ -18,19 +18,7 @@ from typing import Any
 
 from datalint.load.records import Item
 from datalint.loop.predictor import Label
-
-# files a checkpoint copies from the weights it started from (save_pretrained writes the rest)
-_TOKENIZER_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "vocab.json",
-    "vocab.txt",
-    "merges.txt",
-    "chat_template.json",
-    "chat_template.jinja",
-)
+from datalint.rollout.fingerprint import TOKENIZER_FILES
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +161,7 @@ def save_checkpoint(model: Any, start_dir: str, target: str) -> None:
     tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp, safe_serialization=True)
-    for name in _TOKENIZER_FILES:
+    for name in TOKENIZER_FILES:  # save_pretrained writes the weights and configs
         src = Path(start_dir) / name
         if src.is_file():
             shutil.copy2(src, tmp / name)

@@ -13,11 +13,8 @@ import hashlib
 from pathlib import Path
 from typing import Protocol
 
-# Only the files that change what the model samples: weights, configs, tokenizer. Training logs,
-# model cards and evaluation results beside them must not invalidate the cache.
-_RELEVANT_NAMES = {
-    "config.json",
-    "generation_config.json",
+# The files of a Hugging Face tokenizer (and chat template) that a model folder may hold.
+TOKENIZER_FILES = (
     "tokenizer.json",
     "tokenizer_config.json",
     "special_tokens_map.json",
@@ -27,7 +24,10 @@ _RELEVANT_NAMES = {
     "merges.txt",
     "chat_template.json",
     "chat_template.jinja",
-}
+)
+# Only the files that change what the model samples: weights, configs, tokenizer. Training logs,
+# model cards and evaluation results beside them must not invalidate the cache.
+_RELEVANT_NAMES = {"config.json", "generation_config.json", *TOKENIZER_FILES}
 _RELEVANT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".model", ".tiktoken")
 _CHUNK = 1 << 20
 
