@@ -58,9 +58,7 @@ from datalint.sqlite_wal import connect_wal, is_busy
 SCHEMA_VERSION = 1
 _BUSY_TIMEOUT_S = 30.0
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
+RUN_COLUMNS_DDL = """\
     cohort_key TEXT NOT NULL,
     seed INTEGER NOT NULL,
     settings_hash TEXT NOT NULL,
@@ -85,7 +83,12 @@ CREATE TABLE IF NOT EXISTS runs (
     total_s REAL,
     peak_rss_mb REAL,
     datalint_version TEXT NOT NULL,
-    created_at TEXT NOT NULL,
+    created_at TEXT NOT NULL"""  # the columns of one run record (the loop's online runs reuse them)
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+{RUN_COLUMNS_DDL},
     PRIMARY KEY (cohort_key, seed, settings_hash, model_fingerprint, probe_hash)
 );
 CREATE TABLE IF NOT EXISTS claims (

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from datalint.calibrate.store import RunKey, RunRecord, StoreError
+from datalint.calibrate.store import RUN_COLUMNS_DDL, RunKey, RunRecord, StoreError
 
 _RUN_COLUMNS = (
     "cohort_key", "seed", "settings_hash", "model_fingerprint", "probe_hash", "cohort_id",
@@ -36,7 +36,7 @@ _RUN_COLUMNS = (
 )  # fmt: skip
 _LOOP_COLUMNS = ("loop_hash", "loop_seed", "arm", "round", "candidate", "chosen")
 
-_SCHEMA = """
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS online_runs (
     loop_hash TEXT NOT NULL,
     loop_seed INTEGER NOT NULL,
@@ -44,31 +44,7 @@ CREATE TABLE IF NOT EXISTS online_runs (
     round INTEGER NOT NULL,
     candidate INTEGER NOT NULL,
     chosen INTEGER NOT NULL,
-    cohort_key TEXT NOT NULL,
-    seed INTEGER NOT NULL,
-    settings_hash TEXT NOT NULL,
-    model_fingerprint TEXT NOT NULL,
-    probe_hash TEXT NOT NULL,
-    cohort_id TEXT NOT NULL,
-    subject TEXT,
-    data_hash TEXT NOT NULL,
-    n_items INTEGER NOT NULL,
-    features TEXT NOT NULL,
-    item_pass_rates TEXT NOT NULL,
-    nll_before REAL NOT NULL,
-    nll_after REAL NOT NULL,
-    lift REAL NOT NULL,
-    pgold_before REAL,
-    pgold_after REAL,
-    reward_lift REAL,
-    settings TEXT NOT NULL,
-    setup_s REAL,
-    train_s REAL,
-    probe_s REAL,
-    total_s REAL,
-    peak_rss_mb REAL,
-    datalint_version TEXT NOT NULL,
-    created_at TEXT NOT NULL,
+{RUN_COLUMNS_DDL},
     PRIMARY KEY (loop_hash, loop_seed, arm, round, candidate)
 );
 CREATE TABLE IF NOT EXISTS loop_rounds (
