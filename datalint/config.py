@@ -44,6 +44,7 @@ OPTION_TYPES: dict[str, tuple[type, ...]] = {
     "trust-rollouts": (bool,),
     "adaptive-k": (bool,),
     "adaptive-first": (int,),
+    "gradient-signals": (bool,),
     # --backend openai
     "base-url": (str,),
     "api-key-env": (str,),

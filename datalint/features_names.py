@@ -29,3 +29,11 @@ FEATURE_NAMES: tuple[str, ...] = (
     REWARD_FEATURES + RELEVANCE_FEATURES + SHAPE_FEATURES + FAMILIARITY_FEATURES
 )
 assert len(FEATURE_NAMES) == 23
+
+# Signals beyond the 23, computed from the model itself (datalint.signals): reported apart from
+# the features ("signals" in JSON) and usable as predictor inputs. Missing (None) when they cannot
+# be computed (no probe, or no in-process model to take gradients of).
+GRADIENT_SIGNALS: tuple[str, ...] = ("grad_align_adam", "grad_align_cos", "grad_align_sgd")
+SIGNAL_NAMES: tuple[str, ...] = GRADIENT_SIGNALS
+# every name a predictor may take as an input column (before derived rank:NAME inputs)
+COLUMN_NAMES: tuple[str, ...] = FEATURE_NAMES + SIGNAL_NAMES

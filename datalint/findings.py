@@ -100,6 +100,12 @@ class CohortReport:
     # the predictor's 80% interval of the lift, [low, high] in nats; None without one
     predicted_lift_interval: tuple[float, float] | None = None
     sampling: dict[str, Any] | None = None  # adaptive k's budget (fixed k: None, not shown)
+    # signals beyond the 23 (datalint.features_names.SIGNAL_NAMES), when they were computed
+    signals: dict[str, float | None] = field(default_factory=dict)
+
+    def predictor_row(self) -> dict[str, float | None]:
+        """What a predictor reads: the 23 features, then the signals."""
+        return {**self.features, **self.signals}
 
     def as_dict(self) -> dict[str, Any]:
         data = {
@@ -114,6 +120,8 @@ class CohortReport:
         }
         if self.sampling is not None:
             data["sampling"] = self.sampling
+        if self.signals:
+            data["signals"] = dict(self.signals)
         return data
 
 

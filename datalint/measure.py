@@ -58,11 +58,15 @@ def measure_cohorts(
     served: Any = None,
     adaptive_k: bool = False,
     adaptive_first: int = 2,
+    gradient_signals: bool = False,
 ) -> CohortMeasurement:
     """``grading`` (config verifiers, extraction) wins over ``default_verifier`` when given.
 
     ``adaptive_k``: each item's group under :mod:`datalint.rollout.adaptive`'s rule (2, then
     ``params.n`` where they disagree); each cohort report's ``sampling`` records the budget.
+
+    ``gradient_signals``: each report's ``signals`` get :mod:`datalint.signals.grad_align`'s
+    gradient alignment with the probe, when it can be computed (see ``can_align``).
     """
     from datalint.reward_stage import evaluate_cohorts
     from datalint.rollout.stage import RolloutStats, obtain_rollouts
@@ -134,6 +138,16 @@ def measure_cohorts(
     if budget is not None:
         for report, keep in zip(reports, kept, strict=True):
             report.sampling = budget.provenance(keep)
+    if gradient_signals and can_align(backend, rollouts_file, probe_items) and cohorts:
+        from datalint.rollout.backends import resolve_model
+        from datalint.signals.grad_align import measure_alignments
+
+        system_prompt = model_options.system_prompt if model_options else None
+        signals = measure_alignments(
+            resolve_model(model), cohorts, per_cohort, probe_items or [], system_prompt
+        )
+        for report, values in zip(reports, signals, strict=True):
+            report.signals.update(values)
     n_sampled = len(ordered) - stats.replayed
     return CohortMeasurement(
         cohorts,
@@ -146,6 +160,12 @@ def measure_cohorts(
         per_cohort,
         stats,
     )
+
+
+def can_align(backend: str, rollouts_file: str | None, probe_items: list[Item] | None) -> bool:
+    """Gradient alignment needs a probe, and rollouts sampled here by a local model (its
+    weights to differentiate): not a served model, not a file of another model's rollouts."""
+    return bool(probe_items) and backend in ("transformers", "vllm") and rollouts_file is None
 
 
 def report_unreadable(gate: Gate, item: Item, why: Unreadable) -> None:

@@ -46,6 +46,7 @@ class CheckOptions:
     rollouts_per_item: int = 8
     adaptive_k: bool = False  # 2 rollouts per item, the full group where they disagree
     adaptive_first: int = 2
+    gradient_signals: bool | None = None  # None: when the predictor takes them
     temperature: float = 1.0
     max_new_tokens: int = 256
     seed: int = 0
@@ -273,6 +274,9 @@ def _model_stages(
         trust_rollouts=opts.trust_rollouts,
         model_options=ModelOptions(opts.dtype, opts.device, opts.system_prompt),
         served=opts.served,
+        gradient_signals=(
+            predictor.uses_signals if opts.gradient_signals is None else opts.gradient_signals
+        ),
     )
     _refuse_unreadable_default(opts, len(measured.unreadable), measured.n_sampled)
     if trace is not None:
@@ -289,7 +293,9 @@ def _model_stages(
     cohorts, reports = measured.cohorts, measured.reports
     if not cohorts:
         return _ModelResult([], None, measured.similarity_method, None, unjudged)
-    predictions, low, high = predictor.predict_with_interval([r.features for r in reports])
+    if predictor.uses_signals and any(not r.signals for r in reports):
+        notify(_missing_signals_note(predictor.name, opts))
+    predictions, low, high = predictor.predict_with_interval([r.predictor_row() for r in reports])
     for i, (report, cohort, lift) in enumerate(zip(reports, cohorts, predictions, strict=True)):
         report.predicted_lift = float(lift)
         if low is not None and high is not None:
@@ -316,6 +322,21 @@ def _model_stages(
                 )
     return _ModelResult(
         reports, predictor.name, measured.similarity_method, lift_score, unjudged, domain
+    )
+
+
+def _missing_signals_note(name: str, opts: CheckOptions) -> str:
+    if opts.gradient_signals is False:
+        why = "--no-gradient-signals"
+    elif not opts.probe:
+        why = "no --probe was given"
+    elif opts.rollouts_file:
+        why = "the rollouts are replayed from --rollouts"
+    else:
+        why = f"the {opts.backend} backend's weights are not here to differentiate"
+    return (
+        f"note: {name} takes gradient signals, not computed ({why}): it predicts from the 23 "
+        "features alone, as its card's 'without gradient signals' rows measure"
     )
 
 

@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from datalint.calibrate import metrics  # noqa: E402
 from datalint.calibrate.worlds import load_worlds  # noqa: E402
-from datalint.features_names import FEATURE_NAMES  # noqa: E402
+from datalint.features_names import COLUMN_NAMES  # noqa: E402
 from datalint.predict import LiftPredictor  # noqa: E402
 from datalint.predict.domain import card_worlds  # noqa: E402
 
@@ -63,8 +63,8 @@ def shipped_scores(sets: list, shipped: Path) -> dict[str, float]:
         y = cset.label("nll")
         keep = ~np.isnan(y)
         rows = [
-            {n: (None if np.isnan(v) else float(v)) for n, v in zip(FEATURE_NAMES, r, strict=True)}
-            for r in cset.features[keep]
+            {n: (None if np.isnan(v) else float(v)) for n, v in zip(COLUMN_NAMES, r, strict=True)}
+            for r in cset.columns[keep]
         ]
         out[cset.world] = metrics.pairwise_accuracy(predictor.predict(rows), y[keep])
     return out

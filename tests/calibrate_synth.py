@@ -24,11 +24,13 @@ def synthetic_store(
     logprob_shift: float = 0.0,
     familiarity_signal: bool = False,
     settings: dict | None = None,
+    alignment_signal: bool = False,
 ) -> CalibrationStore:
     """``model`` names the world; ``scale`` multiplies its lifts (worlds differ in lift scale);
     with ``familiarity_signal``, mean_logprob carries lift signal relative to the world's own
     mean, shifted by ``logprob_shift`` (logprob scales depend on the model; a within-world rank
-    sees through the shift)."""
+    sees through the shift). With ``alignment_signal`` the runs also hold the gradient signals:
+    grad_align_adam is the true lift in the world's units, x 1000, plus a little noise."""
     rng = np.random.default_rng(seed)
     store = CalibrationStore(path)
     for c in range(n_cohorts):
@@ -46,6 +48,10 @@ def synthetic_store(
             feats["mean_logprob"] = familiar + logprob_shift
             true_lift += 0.1 * familiar
         true_lift *= scale
+        if alignment_signal:
+            feats["grad_align_adam"] = 1000 * true_lift + 0.02 * scale * rng.normal()
+            feats["grad_align_cos"] = float(np.tanh(true_lift))
+            feats["grad_align_sgd"] = 10 * true_lift
         if missing_logprobs and c % 3 == 0:
             feats["mean_logprob"] = None
             feats["logprob_p50"] = None

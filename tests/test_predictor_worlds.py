@@ -84,7 +84,7 @@ def test_worlds_are_named_and_their_method_recorded(worlds):
     assert [c.world for c in sets] == ["model0", "model1", "model2"]
     assert method == "char-ngram"
     x, _, g = pooled(sets, "nll")
-    assert x.shape == (120, 23) and list(np.unique(g)) == ["model0", "model1", "model2"]
+    assert x.shape == (120, 26) and list(np.unique(g)) == ["model0", "model1", "model2"]
 
 
 def test_world_name_option_and_worlds_folder(tmp_path):
@@ -250,7 +250,7 @@ def test_onnx_export_matches_xgboost_with_intervals(worlds, variant):
     x_test = x[rng.permutation(len(x))[:50]].copy()
     x_test[rng.random(x_test.shape) < 0.2] = np.nan
     groups = np.array(["model0"] * 50, dtype=object)
-    design = design_matrix(x_test, groups, variant.derived).astype(np.float32)
+    design = design_matrix(x_test, groups, variant).astype(np.float32)
     point, lo, hi = (o.ravel() for o in session.run(None, {"features": design}))
     assert np.max(np.abs(point - model.score(x_test, groups))) < 1e-5
     assert np.max(np.abs(lo - model.lo.predict(design))) < 1e-5

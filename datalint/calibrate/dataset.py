@@ -10,7 +10,7 @@ import numpy as np
 
 from datalint.calibrate.hashing import stable_hash
 from datalint.calibrate.store import CalibrationStore, RunRecord
-from datalint.features_names import FEATURE_NAMES
+from datalint.features_names import COLUMN_NAMES, FEATURE_NAMES, SIGNAL_NAMES
 
 Label = Literal["nll", "reward"]
 
@@ -34,6 +34,8 @@ class CalibrationSet:
     probe_hash: str
     data_hash: str
     world: str = ""  # the world (policy model) these cohorts were measured on
+    # (n_cohorts, len(SIGNAL_NAMES)): gradient signals, NaN where not measured (older stores)
+    signals: np.ndarray | None = None
     similarity_method: str = "unknown"  # "minilm" | "char-ngram" | "none" | "unknown" (older store)
 
     @property
@@ -53,6 +55,17 @@ class CalibrationSet:
     def feature(self, name: str) -> np.ndarray:
         return self.features[:, FEATURE_NAMES.index(name)]
 
+    @property
+    def columns(self) -> np.ndarray:
+        """(n_cohorts, len(COLUMN_NAMES)): the 23 features, then the signals."""
+        signals = self.signals
+        if signals is None:
+            signals = np.full((self.n_cohorts, len(SIGNAL_NAMES)), np.nan)
+        return np.hstack([self.features, signals])
+
+    def column(self, name: str) -> np.ndarray:
+        return self.columns[:, COLUMN_NAMES.index(name)]
+
     def subset(self, rows: np.ndarray) -> CalibrationSet:
         """The same set restricted to ``rows`` (indices or a boolean mask)."""
         idx = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
@@ -65,6 +78,7 @@ class CalibrationSet:
             nll_lifts=self.nll_lifts[idx],
             reward_lifts=self.reward_lifts[idx],
             mean_p1p=self.mean_p1p[idx],
+            signals=None if self.signals is None else self.signals[idx],
         )
 
 
@@ -109,6 +123,7 @@ def load_calibration_set(
     keys = sorted(by_cohort, key=lambda k: (by_cohort[k][0].cohort_id, k))
     n = len(keys)
     features = np.full((n, len(FEATURE_NAMES)), np.nan)
+    signals = np.full((n, len(SIGNAL_NAMES)), np.nan)
     nll = np.full((n, len(seeds)), np.nan)
     rew = np.full((n, len(seeds)), np.nan)
     p1p = np.full(n, np.nan)
@@ -122,6 +137,9 @@ def load_calibration_set(
         for j, name in enumerate(FEATURE_NAMES):
             value = first.features.get(name)
             features[i, j] = np.nan if value is None else float(value)
+        for j, name in enumerate(SIGNAL_NAMES):
+            value = first.features.get(name)
+            signals[i, j] = np.nan if value is None else float(value)
         rates = np.asarray(first.item_pass_rates, dtype=float)
         if rates.size:
             p1p[i] = float(np.mean(rates * (1.0 - rates)))
@@ -147,4 +165,5 @@ def load_calibration_set(
         data_hash=data_hash,
         world=world or group[0][:12],
         similarity_method=similarity_method_of(records),
+        signals=signals,
     )

@@ -21,6 +21,7 @@ import numpy as np
 from datalint.calibrate import metrics
 from datalint.calibrate.dataset import CalibrationSet, Label
 from datalint.calibrate.models import fit_ridge, fit_xgboost, predict_xgboost
+from datalint.calibrate.variants import LINEAR_INPUT, Variant, fit_variant
 
 SINGLE_FEATURE_BASELINES = ("frac_nondegenerate", "mean_p1p", "pass_rate", "adv_std")
 TOP_FRACTION = 0.1
@@ -57,9 +58,25 @@ def scorers(cset: CalibrationSet, seed: int = 0) -> dict[str, Scorer]:
         return score
 
     out: dict[str, Scorer] = {"predictor": xgb, "ridge": ridge}
+    signal = cset.column(LINEAR_INPUT)
+    if not np.isnan(signal).all():  # the store holds the gradient signals
+        out["predictor+align"] = _variant_scorer(cset, Variant("raw", False, True), seed)
+        out[LINEAR_INPUT] = lambda train, test, y: np.nan_to_num(signal[test], nan=0.0)
     for name in SINGLE_FEATURE_BASELINES:
         out[name] = single(name)
     return out
+
+
+def _variant_scorer(cset: CalibrationSet, variant: Variant, seed: int) -> Scorer:
+    """A cross-world variant fitted inside this world (the 23 features and the signals)."""
+    x = cset.columns
+    groups = np.array([cset.world] * cset.n_cohorts, dtype=object)
+
+    def score(train: np.ndarray, test: np.ndarray, y: np.ndarray) -> np.ndarray:
+        model = fit_variant(variant, x[train], y[train], groups[train], intervals=False, seed=seed)
+        return model.predict(x[test], groups[test])
+
+    return score
 
 
 def kfold_indices(n: int, folds: int, seed: int = 0) -> list[np.ndarray]:

@@ -22,6 +22,8 @@ from datalint.calibrate.lowo import FREE_SIGNALS, pooled
 from datalint.calibrate.models import MONOTONE, XGB_PARAMS
 from datalint.calibrate.variants import (
     INTERVAL_QUANTILES,
+    LINEAR_INPUT,
+    SIGNAL_MONOTONE,
     FittedPredictor,
     Variant,
     fit_variant,
@@ -237,7 +239,7 @@ def fit_predictor(
             if label == "nll"
             else "reward-lift: mean P(gold) over the probe after minus before GRPO"
         ),
-        "features": list(FEATURE_NAMES),
+        "features": list(variant.base_inputs),
         "inputs": list(variant.inputs),
         "derived_inputs": {
             name: f"percentile rank of {name[5:]} among the cohorts of the same world "
@@ -257,7 +259,18 @@ def fit_predictor(
             "(reg:quantileerror), clipped to contain the point prediction",
             "coverage_on_held_out_worlds": lowo_summary.get("interval_coverage_80"),
         },
-        "monotone_constraints": MONOTONE,
+        "monotone_constraints": {**MONOTONE, **SIGNAL_MONOTONE},
+        "first_order": (
+            {
+                "input": LINEAR_INPUT,
+                "beta": model.linear[1],
+                "alpha": model.linear[2],
+                "meaning": "predicted lift = beta * grad_align_adam + alpha (nats) where the "
+                "signal is measured; the trees where it is missing",
+            }
+            if model.linear is not None
+            else None
+        ),
         "missing_values": "NaN = missing; xgboost learns a default branch per split (kept in ONNX)",
         "xgboost_params": XGB_PARAMS,
         "n_cohorts": len(y),
@@ -294,7 +307,7 @@ def fit_predictor(
     }
     card = _clean(card)
     metadata = {
-        "datalint.features": json.dumps(list(FEATURE_NAMES)),
+        "datalint.features": json.dumps(list(variant.base_inputs)),
         "datalint.inputs": json.dumps(list(variant.inputs)),
         "datalint.outputs": json.dumps(list(OUTPUTS)),
         "datalint.version": __version__,
@@ -352,10 +365,16 @@ def predictor_to_onnx(model: FittedPredictor, metadata: dict[str, str]) -> Any:
     outputs = typed
     renames = {"p_": OUTPUTS[0], "lo_": OUTPUTS[1], "hi_": OUTPUTS[2]}
     final_nodes = list(nodes)
-    for prefix, part_out in zip(
-        ("p_", "lo_", "hi_"), [p.graph.output[0].name for p in parts], strict=False
-    ):
-        final_nodes.append(helper.make_node("Identity", [prefix + part_out], [renames[prefix]]))
+    part_outputs = [
+        prefix + p.graph.output[0].name
+        for prefix, p in zip(("p_", "lo_", "hi_"), parts, strict=False)
+    ]
+    if model.linear is not None:
+        lin_nodes, lin_inits, part_outputs[0] = _linear_point(model.linear, part_outputs[0])
+        final_nodes.extend(lin_nodes)
+        inits.extend(lin_inits)
+    for prefix, part_out in zip(("p_", "lo_", "hi_"), part_outputs, strict=False):
+        final_nodes.append(helper.make_node("Identity", [part_out], [renames[prefix]]))
     graph = helper.make_graph(
         final_nodes,
         "datalint_lift_predictor",
@@ -374,6 +393,33 @@ def predictor_to_onnx(model: FittedPredictor, metadata: dict[str, str]) -> Any:
         prop.value = value
     onnx.checker.check_model(onx)
     return onx
+
+
+def _linear_point(linear: tuple[int, float, float], trees: str) -> tuple[list, list, str]:
+    """first_order's point: ``beta * x[:, column] + alpha`` where that column is measured, the
+    trees' output where it is missing (NaN). Returns the nodes, initializers, output name."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    column, beta, alpha = linear
+    consts = {
+        "lin_start": np.array([column], dtype=np.int64),
+        "lin_end": np.array([column + 1], dtype=np.int64),
+        "lin_axis": np.array([1], dtype=np.int64),
+        "lin_beta": np.array(beta, dtype=np.float32),
+        "lin_alpha": np.array(alpha, dtype=np.float32),
+    }
+    inits = [numpy_helper.from_array(v, name=k) for k, v in consts.items()]
+    nodes = [
+        helper.make_node("Slice", [INPUT_NAME, "lin_start", "lin_end", "lin_axis"], ["lin_x"]),
+        helper.make_node("Mul", ["lin_x", "lin_beta"], ["lin_scaled"]),
+        helper.make_node("Add", ["lin_scaled", "lin_alpha"], ["lin_value"]),
+        helper.make_node("IsNaN", ["lin_x"], ["lin_missing"]),
+        helper.make_node("Reshape", [trees, "lin_shape"], ["lin_trees"]),
+        helper.make_node("Where", ["lin_missing", "lin_trees", "lin_value"], ["lin_point"]),
+    ]
+    inits.append(numpy_helper.from_array(np.array([-1, 1], dtype=np.int64), name="lin_shape"))
+    return nodes, inits, "lin_point"
 
 
 def card_path(onnx_path: str | Path) -> Path:

@@ -22,7 +22,14 @@ import numpy as np
 from datalint.calibrate import metrics
 from datalint.calibrate.dataset import CalibrationSet, Label
 from datalint.calibrate.evaluate import TOP_FRACTION, kfold_indices
-from datalint.calibrate.variants import VARIANTS, FittedPredictor, Variant, fit_variant
+from datalint.calibrate.variants import (
+    LINEAR_INPUT,
+    VARIANTS,
+    FittedPredictor,
+    Variant,
+    fit_variant,
+)
+from datalint.features_names import FEATURE_NAMES, SIGNAL_NAMES
 
 FREE_SIGNALS = ("mean_p1p", "adv_std", "frac_nondegenerate", "pass_rate")
 SELECTION_METRIC = "pairwise_accuracy"
@@ -31,12 +38,13 @@ Fitter = Callable[..., FittedPredictor]
 
 
 def pooled(sets: Sequence[CalibrationSet], label: Label) -> tuple[np.ndarray, ...]:
-    """(x23, y, world per row, row keep mask) over several worlds; unlabelled rows dropped."""
+    """(x, y, world per row) over several worlds, x with COLUMN_NAMES columns (the 23, then the
+    signals); unlabelled rows dropped."""
     xs, ys, gs = [], [], []
     for cset in sets:
         y = cset.label(label)
         keep = ~np.isnan(y)
-        xs.append(cset.features[keep])
+        xs.append(cset.columns[keep])
         ys.append(y[keep])
         gs.append(np.array([cset.world] * int(keep.sum()), dtype=object))
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(gs)
@@ -78,14 +86,18 @@ def _score_rows(
     label: Label,
     intervals: bool = False,
     seed: int = 0,
+    blank_signals: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
     x, y, g = pooled(train, label)
     model = fitter(variant, x, y, g, intervals=intervals, seed=seed)
     yt = test.label(label)
     keep = ~np.isnan(yt)
     groups = np.array([test.world] * int(keep.sum()), dtype=object)
-    pred = model.predict(test.features[keep], groups)
-    band = model.interval(test.features[keep], groups) if intervals else None
+    xt = test.columns[keep]
+    if blank_signals:  # what a check without a probe (or a local model) feeds the predictor
+        xt[:, len(FEATURE_NAMES) :] = np.nan
+    pred = model.predict(xt, groups)
+    band = model.interval(xt, groups) if intervals else None
     return pred, yt[keep], band
 
 
@@ -97,6 +109,7 @@ def select_variant(
     seed: int = 0,
 ) -> tuple[Variant, dict[str, float]]:
     """The variant with the best mean inner score, judged on ``train`` alone."""
+    variants = usable_variants(train, variants)
     scores: dict[str, float] = {}
     for variant in variants:
         values = []
@@ -125,6 +138,15 @@ def select_variant(
     return best, scores
 
 
+def usable_variants(
+    sets: Sequence[CalibrationSet], variants: Sequence[Variant] = VARIANTS
+) -> tuple[Variant, ...]:
+    """The variants every world can feed: ``+align`` ones only when every world's store holds
+    the gradient signals (stores labelled before they existed, or on a served model, do not)."""
+    measured = all(not np.isnan(c.column(LINEAR_INPUT)).all() for c in sets)
+    return tuple(v for v in variants if measured or not v.align)
+
+
 def _metrics(score: np.ndarray, y: np.ndarray) -> dict[str, float]:
     m = metrics.ranking_metrics(score, y, TOP_FRACTION)
     return {k: m[k] for k in ("pairwise_accuracy", "spearman", "top10_gain_sd")}
@@ -145,6 +167,7 @@ def leave_one_world_out(
     """The nested leave-one-world-out table (see the module docstring)."""
     if len(sets) < 2:
         return {"worlds": [c.world for c in sets], "by_world": {}, "note": "needs 2+ worlds"}
+    variants = usable_variants(sets, variants)
     by_world: dict[str, Any] = {}
     for held in sets:
         train = [c for c in sets if c is not held]
@@ -159,11 +182,21 @@ def leave_one_world_out(
             "lift_sd": float(np.std(y)),
             "predicted_sd": float(np.std(pred)),
         }
+        if chosen.align:
+            p, yy, _ = _score_rows(
+                fitter, chosen, train, held, label, seed=seed, blank_signals=True
+            )
+            row["predictor_without_signals"] = _metrics(p, yy)
+        keep = ~np.isnan(held.label(label))
+        row["signals"] = {}
+        for name in SIGNAL_NAMES:
+            col = held.column(name)[keep]
+            if not np.isnan(col).any():  # judged as it comes: more alignment, more lift
+                row["signals"][name] = _metrics(col, y)
         row["variants"] = {}
         for variant in variants:
             p, yy, _ = _score_rows(fitter, variant, train, held, label, seed=seed)
             row["variants"][variant.name] = _metrics(p, yy)
-        keep = ~np.isnan(held.label(label))
         row["free_signals"] = {}
         for name in FREE_SIGNALS:
             xs, ys = [], []

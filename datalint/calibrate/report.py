@@ -13,6 +13,8 @@ from datalint.extras import MissingExtra
 ROW_ORDER = (
     "predictor",
     "ridge",
+    "predictor+align",
+    "grad_align_adam",
     "frac_nondegenerate",
     "mean_p1p",
     "pass_rate",
@@ -206,10 +208,22 @@ def print_lowo(lowo: dict[str, Any]) -> None:
     table = Table(
         title="Leave one world out (variant chosen on the other worlds only)", title_justify="left"
     )
-    for header in ("held-out world", "variant", "predictor", *LOWO_SIGNALS, "ceiling", "80% cov"):
+    headers = (
+        "held-out world",
+        "variant",
+        "predictor",
+        "without signals",
+        "grad_align_adam",
+        *LOWO_SIGNALS,
+        "ceiling",
+        "80% cov",
+    )
+    for header in headers:
         table.add_column(header, justify="right" if header != "held-out world" else "left")
 
-    def cell(m: dict[str, Any]) -> str:
+    def cell(m: dict[str, Any] | None) -> str:
+        if m is None:
+            return "n/a"
         return (
             f"{_fmt(m.get('pairwise_accuracy'), '{:.3f}')} / {_fmt(m.get('spearman'), '{:+.2f}')}"
             f" / {_fmt(m.get('top10_gain_sd'), '{:+.2f}')}"
@@ -221,6 +235,8 @@ def print_lowo(lowo: dict[str, Any]) -> None:
             world,
             row["selected_variant"],
             cell(row["predictor"]),
+            cell(row.get("predictor_without_signals")),
+            cell((row.get("signals") or {}).get("grad_align_adam")),
             *(cell(row["free_signals"][n]) for n in LOWO_SIGNALS),
             f"{_fmt(ceiling['pairwise_accuracy'], '{:.3f}')} / "
             f"{_fmt(ceiling['spearman'], '{:+.2f}')}",
@@ -250,14 +266,19 @@ def write_lowo_plot(lowo: dict[str, Any], path: Path) -> Path:
     except ImportError:
         raise MissingExtra("calibrate", "matplotlib for the evaluation plots") from None
     worlds = list(lowo["by_world"])
-    names = ("predictor", *LOWO_SIGNALS, "ceiling")
+    names = ("predictor", "grad_align_adam", *LOWO_SIGNALS, "ceiling")
     fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(worlds)), 4))
     width = 0.8 / len(names)
     for k, name in enumerate(names):
         values = []
         for w in worlds:
             row = lowo["by_world"][w]
-            m = row[name] if name in ("predictor", "ceiling") else row["free_signals"][name]
+            if name in ("predictor", "ceiling"):
+                m = row[name]
+            elif name == "grad_align_adam":
+                m = (row.get("signals") or {}).get(name) or {}
+            else:
+                m = row["free_signals"][name]
             values.append(m.get("pairwise_accuracy") or 0.0)
         ax.bar([i + k * width for i in range(len(worlds))], values, width, label=name)
     ax.axhline(0.5, color="grey", linewidth=1)

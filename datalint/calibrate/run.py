@@ -223,6 +223,7 @@ def measure_features(
         gate=Gate(()),
         trust_rollouts=opts.trust_rollouts,
         model_options=ModelOptions(opts.dtype, opts.device, opts.system_prompt),
+        gradient_signals=True,  # stored beside the 23 for fits that take them
     )
     cohorts, reports = measured.cohorts, measured.reports
     return [
@@ -340,7 +341,7 @@ def calibrate(opts: CalibrateOptions, notify: Notify) -> CalibrateSummary:
                     subject=m.subject,
                     data_hash=data_hash,
                     n_items=len(m.cohort.items),
-                    features=dict(m.report.features),
+                    features=m.report.predictor_row(),
                     item_pass_rates=m.pass_rates,
                     nll_before=nll_before,
                     nll_after=outcome.nll_after,

@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from datalint import __version__
+from datalint.features_names import SIGNAL_NAMES
 from datalint.sqlite_wal import connect_wal, is_busy
 
 SCHEMA_VERSION = 1
@@ -374,6 +375,28 @@ class CalibrationStore:
                 ),
             )
         return cur.rowcount == 1
+
+    def add_signals(
+        self, cohort_key: str, model_fingerprint: str, signals: dict[str, float | None]
+    ) -> int:
+        """Add signals measured after the fact (``scripts/grad_align_signal.py``) to every run
+        of the cohort on that model: its stored features gain the keys, the 23 are untouched.
+        Only names in SIGNAL_NAMES are accepted. Returns the number of runs updated."""
+        unknown = sorted(set(signals) - set(SIGNAL_NAMES))
+        if unknown:
+            raise ValueError(f"not a signal datalint computes: {unknown[0]!r}")
+        where = "cohort_key = ? AND model_fingerprint = ?"
+        with self._db:
+            rows = self._db.execute(
+                f"SELECT rowid, features FROM runs WHERE {where}", (cohort_key, model_fingerprint)
+            ).fetchall()
+            for rowid, text in rows:
+                features = {**json.loads(text), **_missing_as_null(signals)}
+                self._db.execute(
+                    "UPDATE runs SET features = ? WHERE rowid = ?",
+                    (json.dumps(features, allow_nan=False), rowid),
+                )
+        return len(rows)
 
     def runs(self) -> Iterator[RunRecord]:
         cur = self._db.execute("SELECT * FROM runs ORDER BY cohort_id, cohort_key, seed")

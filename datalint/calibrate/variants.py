@@ -8,11 +8,22 @@ Objectives (all with the design's monotone constraints):
   training rows (score -> raw lift), so ``predicted_lift`` stays in nats.
 - ``rank``: xgboost ``rank:pairwise`` with one query group per world (only orderings within a
   world are learnt); mapped back to nats the same way.
+- ``first_order`` (``+align`` only): the gradient signal's own estimate, ``beta * grad_align_adam
+  + alpha``, fitted by least squares on the training worlds with ``beta >= 0``. The signal is
+  already in the label's units up to a constant (lr x steps x <sign grad L, grad NLL> is a
+  first-order NLL drop), so one line serves every world and keeps the signal's ranking exactly.
+  Where the signal is missing (a check without a probe) the point comes from trees fitted like
+  ``raw`` (on the rows with the signals blanked among the rest).
 
 Inputs: the 23 features, or the 23 plus the derived inputs ``rank:NAME`` for each familiarity
 feature NAME: its percentile rank among the cohorts of the same world (training) or of the same
 checked dataset (``check``), 0 = lowest, 1 = highest, 0.5 for a lone cohort, missing where NAME
 is missing. A rank means the same on every model and tokenizer; the raw logprobs do not.
+``+align`` adds the gradient signals (``datalint.signals.grad_align``): ``grad_align_adam`` and
+``grad_align_cos`` as measured, and ``rank:grad_align_adam``, monotone increasing all three (the
+first-order estimate says more alignment, more lift). They are an optional group like the
+familiarity features: every fit also sees its rows with them blanked, so a check without a probe
+still gets a prediction from the 23.
 
 Intervals: two quantile regressions (``reg:quantileerror`` at 0.1 and 0.9) on the raw lift,
 same inputs and constraints: an 80% interval in nats. The point is clipped into it.
@@ -29,63 +40,117 @@ import numpy as np
 
 from datalint.calibrate.models import MONOTONE, OPTIONAL_GROUPS, XGB_PARAMS
 from datalint.extras import MissingExtra
-from datalint.features_names import FAMILIARITY_FEATURES, FEATURE_NAMES
+from datalint.features_names import (
+    COLUMN_NAMES,
+    FAMILIARITY_FEATURES,
+    FEATURE_NAMES,
+    GRADIENT_SIGNALS,
+)
 from datalint.predict.derived import percentile_ranks
 
-OBJECTIVES = ("raw", "world_z", "rank")
+OBJECTIVES = ("raw", "world_z", "rank", "first_order")
+LINEAR_INPUT = "grad_align_adam"  # first_order's one input
 DERIVED_INPUTS: tuple[str, ...] = tuple(f"rank:{n}" for n in FAMILIARITY_FEATURES)
+ALIGN_INPUTS: tuple[str, ...] = ("grad_align_adam", "grad_align_cos")
+ALIGN_DERIVED: tuple[str, ...] = ("rank:grad_align_adam",)
+SIGNAL_MONOTONE: dict[str, int] = {name: 1 for name in ALIGN_INPUTS + ALIGN_DERIVED}
 INTERVAL_QUANTILES = (0.1, 0.9)
+# blanked in copies of the training rows so that the trees learn to predict without them
+VARIANT_OPTIONAL_GROUPS: tuple[tuple[str, ...], ...] = (*OPTIONAL_GROUPS, GRADIENT_SIGNALS)
 
 
 @dataclass(frozen=True, slots=True)
 class Variant:
     objective: str = "raw"
     derived: bool = False
+    align: bool = False
 
     @property
     def name(self) -> str:
-        return self.objective + ("+ranks" if self.derived else "")
+        return (
+            self.objective + ("+ranks" if self.derived else "") + ("+align" if self.align else "")
+        )
+
+    @property
+    def base_inputs(self) -> tuple[str, ...]:
+        """The measured columns the model reads (``datalint.features`` in its metadata)."""
+        return FEATURE_NAMES + (ALIGN_INPUTS if self.align else ())
 
     @property
     def inputs(self) -> tuple[str, ...]:
-        return FEATURE_NAMES + (DERIVED_INPUTS if self.derived else ())
+        derived = (DERIVED_INPUTS if self.derived else ()) + (ALIGN_DERIVED if self.align else ())
+        return self.base_inputs + derived
 
     @classmethod
     def parse(cls, name: str) -> Variant:
-        objective, _, extra = name.partition("+")
-        if objective not in OBJECTIVES or extra not in ("", "ranks"):
-            raise ValueError(f"unknown predictor variant {name!r}")
-        return cls(objective, extra == "ranks")
+        for variant in VARIANTS:
+            if variant.name == name:
+                return variant
+        raise ValueError(f"unknown predictor variant {name!r}")
 
 
-VARIANTS: tuple[Variant, ...] = tuple(Variant(o, d) for o in OBJECTIVES for d in (False, True))
+VARIANTS: tuple[Variant, ...] = tuple(
+    Variant(o, d, a)
+    for a in (False, True)
+    for o in OBJECTIVES
+    for d in (False, True)
+    if a or o != "first_order"  # first_order needs the signal
+)
 
 
-def derived_columns(x23: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """The ``rank:NAME`` inputs, ranked within each group (world or checked dataset)."""
-    out = np.full((len(x23), len(DERIVED_INPUTS)), np.nan)
+def _columns(x: np.ndarray) -> tuple[str, ...]:
+    """The names of ``x``'s columns: the 23 features, or all of COLUMN_NAMES."""
+    width = np.shape(x)[1]
+    if width == len(COLUMN_NAMES):
+        return COLUMN_NAMES
+    if width == len(FEATURE_NAMES):
+        return FEATURE_NAMES
+    raise ValueError(f"{width} columns: expected the 23 features or {len(COLUMN_NAMES)} columns")
+
+
+def derived_columns(
+    x: np.ndarray, groups: np.ndarray, names: Sequence[str] = FAMILIARITY_FEATURES
+) -> np.ndarray:
+    """The ``rank:NAME`` inputs for ``names``, ranked within each group (world or dataset)."""
+    columns = _columns(x)
+    out = np.full((len(x), len(names)), np.nan)
     for g in np.unique(groups):
         rows = groups == g
-        for j, name in enumerate(FAMILIARITY_FEATURES):
-            out[rows, j] = percentile_ranks(x23[rows, FEATURE_NAMES.index(name)])
+        for j, name in enumerate(names):
+            if name in columns:
+                out[rows, j] = percentile_ranks(x[rows, columns.index(name)])
     return out
 
 
-def design_matrix(x23: np.ndarray, groups: np.ndarray, derived: bool) -> np.ndarray:
-    x23 = np.asarray(x23, dtype=float)
-    return np.hstack([x23, derived_columns(x23, groups)]) if derived else x23
+def design_matrix(x: np.ndarray, groups: np.ndarray, variant: Variant) -> np.ndarray:
+    """The model's input for ``variant`` from ``x`` (the 23 features, or COLUMN_NAMES; signals
+    a 23-column ``x`` lacks are missing)."""
+    x = np.asarray(x, dtype=float)
+    columns = _columns(x)
+    base = np.column_stack(
+        [
+            x[:, columns.index(n)] if n in columns else np.full(len(x), np.nan)
+            for n in variant.base_inputs
+        ]
+    )
+    ranked = [n.partition(":")[2] for n in variant.inputs[len(variant.base_inputs) :]]
+    if not ranked:
+        return base
+    return np.hstack([base, derived_columns(x, groups, ranked)])
 
 
 def monotone_for(inputs: Sequence[str]) -> tuple[int, ...]:
-    return tuple(MONOTONE.get(name, 0) for name in inputs)
+    return tuple(MONOTONE.get(name, SIGNAL_MONOTONE.get(name, 0)) for name in inputs)
 
 
 def _blank_columns(inputs: Sequence[str]) -> list[list[int]]:
-    """Per optional group: its columns, derived ranks of its features included."""
+    """Per optional group the model reads: its columns, derived ranks of its features included."""
     cols = []
-    for group in OPTIONAL_GROUPS:
+    for group in VARIANT_OPTIONAL_GROUPS:
         names = set(group) | {f"rank:{n}" for n in group}
-        cols.append([j for j, n in enumerate(inputs) if n in names])
+        found = [j for j, n in enumerate(inputs) if n in names]
+        if found:
+            cols.append(found)
     return cols
 
 
@@ -160,14 +225,21 @@ class FittedPredictor:
     lo: Any | None
     hi: Any | None
     output_map: tuple[np.ndarray, np.ndarray] | None  # score -> nats, None = identity
+    # first_order: (column of LINEAR_INPUT in inputs, beta, alpha); the trees are the fallback
+    linear: tuple[int, float, float] | None = None
 
     @property
     def inputs(self) -> tuple[str, ...]:
         return self.variant.inputs
 
     def score(self, x23: np.ndarray, groups: np.ndarray) -> np.ndarray:
-        x = design_matrix(x23, groups, self.variant.derived).astype(np.float32)
-        return np.asarray(self.point.predict(x), dtype=float)
+        x = design_matrix(x23, groups, self.variant).astype(np.float32)
+        trees = np.asarray(self.point.predict(x), dtype=float)
+        if self.linear is None:
+            return trees
+        column, beta, alpha = self.linear
+        signal = x[:, column].astype(float)
+        return np.where(np.isnan(signal), trees, beta * signal + alpha)
 
     def predict(self, x23: np.ndarray, groups: np.ndarray) -> np.ndarray:
         s = self.score(x23, groups)
@@ -177,7 +249,7 @@ class FittedPredictor:
         point = self.predict(x23, groups)
         if self.lo is None or self.hi is None:
             return point, point
-        x = design_matrix(x23, groups, self.variant.derived).astype(np.float32)
+        x = design_matrix(x23, groups, self.variant).astype(np.float32)
         a = np.asarray(self.lo.predict(x), dtype=float)
         b = np.asarray(self.hi.predict(x), dtype=float)
         return order_interval(a, b, point)
@@ -218,13 +290,17 @@ def fit_variant(
     groups = np.asarray(groups)
     w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
     inputs = variant.inputs
-    x = design_matrix(x23, groups, variant.derived)
+    x = design_matrix(x23, groups, variant)
     x_all, copy = with_missing_copies(x.astype(np.float32), inputs)
     n_copies = len(x_all) // len(x)
     rep = lambda a: np.tile(a, n_copies)  # noqa: E731
     monotone = monotone_for(inputs)
     params = dict(XGB_PARAMS, monotone_constraints=monotone, random_state=seed)
     output_map = None
+    linear = None
+    if variant.objective == "first_order":
+        column = inputs.index(LINEAR_INPUT)
+        linear = (column, *fit_line(x[:, column], y, w))
     if variant.objective == "rank":
         _, gid = np.unique(groups, return_inverse=True)
         qid = rep(gid) + copy * (gid.max() + 1)
@@ -240,16 +316,33 @@ def fit_variant(
         )
         point = ranker_as_regressor(ranker)
     else:
-        target = y if variant.objective == "raw" else standardise_by_group(y, groups)
+        target = (
+            y if variant.objective in ("raw", "first_order") else standardise_by_group(y, groups)
+        )
         point = xgboost.XGBRegressor(**params)
         point.fit(x_all, rep(target).astype(np.float32), sample_weight=rep(w))
-    if variant.objective != "raw":
+    if variant.objective in ("world_z", "rank"):
         score = np.asarray(point.predict(x.astype(np.float32)), dtype=float)
         output_map = isotonic_fit(score, y)
     lo = hi = None
     if intervals:
         lo, hi = (_quantile(xgboost, params, q, x_all, rep(y), rep(w)) for q in INTERVAL_QUANTILES)
-    return FittedPredictor(variant, point, lo, hi, output_map)
+    return FittedPredictor(variant, point, lo, hi, output_map, linear)
+
+
+def fit_line(signal: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    """Weighted least squares ``y ~ beta * signal + alpha`` over the rows with the signal,
+    ``beta`` clipped at 0 (then ``alpha`` is the weighted mean): more alignment never predicts
+    less lift."""
+    ok = ~np.isnan(signal) & ~np.isnan(y)
+    if not ok.any():
+        raise ValueError(f"first_order needs {LINEAR_INPUT}: no training row has it")
+    s, t, v = signal[ok], y[ok], w[ok]
+    mean_s, mean_t = np.average(s, weights=v), np.average(t, weights=v)
+    var = float(np.average((s - mean_s) ** 2, weights=v))
+    beta = float(np.average((s - mean_s) * (t - mean_t), weights=v)) / var if var > 0 else 0.0
+    beta = max(beta, 0.0)
+    return beta, float(mean_t - beta * mean_s)
 
 
 def _grades(y: np.ndarray, gid: np.ndarray, levels: int = 32) -> np.ndarray:

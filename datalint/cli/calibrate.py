@@ -230,7 +230,8 @@ def _world_options(f: Any) -> Any:
     "--variant",
     default="auto",
     show_default=True,
-    help="raw | world_z | rank, optionally +ranks; auto = chosen by nested leave-one-world-out "
+    help="raw | world_z | rank, optionally +ranks, optionally +align (gradient signals); or "
+    "first_order+align [+ranks before +align]; auto = chosen by nested leave-one-world-out "
     "(raw with one world).",
 )
 @click.option(
@@ -271,9 +272,13 @@ def fit_command(
     export it to ONNX with its card."""
     with friendly_errors():
         try:
-            from datalint.calibrate.dataset import Label
+            from datalint.calibrate.dataset import CalibrationDataError, Label
             from datalint.calibrate.fit import card_path, fit_predictor
-            from datalint.calibrate.lowo import leave_one_world_out, select_variant
+            from datalint.calibrate.lowo import (
+                leave_one_world_out,
+                select_variant,
+                usable_variants,
+            )
             from datalint.calibrate.report import print_validation
             from datalint.calibrate.variants import Variant
 
@@ -292,6 +297,11 @@ def fit_command(
                 picked = select_variant(fit_sets, chosen)[0] if len(fit_sets) >= 2 else Variant()
             else:
                 picked = Variant.parse(variant)
+                if not usable_variants(fit_sets, (picked,)):
+                    raise CalibrationDataError(
+                        f"--variant {variant}: takes the gradient signals, and not every store "
+                        "holds them (scripts/grad_align_signal.py adds them to older stores)"
+                    )
             command = build_command or "datalint " + " ".join(shlex.quote(a) for a in sys.argv[1:])
             sweep = json.loads(Path(sweep_path).read_text("utf-8")) if sweep_path else None
             single = evaluation["worlds"][sets[0].world] if len(sets) == 1 else evaluation

@@ -43,7 +43,13 @@ _INPUT_OPTIONS: tuple[Any, ...] = (
     click.option(
         "--probe",
         type=click.Path(),
-        help="Target evaluation set (JSONL): contamination and similarity.",
+        help="Target evaluation set (JSONL): contamination, similarity and gradient signals.",
+    ),
+    click.option(
+        "--gradient-signals/--no-gradient-signals",
+        default=None,
+        help="Gradient alignment of each cohort with --probe (one backward pass per cohort, "
+        "local models).  [default: when the predictor takes it]",
     ),
     click.option(
         "--rollouts",
@@ -171,6 +177,7 @@ def build_check(paths: tuple[str, ...], flags: dict[str, Any]) -> tuple[Any, tup
         rollouts_per_item=params.n,
         adaptive_k=bool(pick(flags, config, "adaptive_k")),
         adaptive_first=pick(flags, config, "adaptive_first"),
+        gradient_signals=pick(flags, config, "gradient_signals"),
         temperature=params.temperature,
         max_new_tokens=params.max_new_tokens,
         seed=params.seed,

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from datalint.errors import DatalintError
-from datalint.features_names import FEATURE_NAMES
+from datalint.features_names import COLUMN_NAMES, FEATURE_NAMES, SIGNAL_NAMES
 
 DEFAULT_NAME = "lift-predictor.onnx"
 FALLBACK_NAME = "adv_std fallback"
@@ -75,6 +75,11 @@ class LiftPredictor:
         except json.JSONDecodeError:
             return False
         return isinstance(outputs, list) and outputs[:3] == ["lift", "lift_lo", "lift_hi"]
+
+    @property
+    def uses_signals(self) -> bool:
+        """Whether an input is a signal beyond the 23 (gradient alignment with the probe)."""
+        return any(name in SIGNAL_NAMES for name in self.feature_order)
 
     @property
     def is_fallback(self) -> bool:
@@ -254,7 +259,7 @@ def _feature_order(path: Path, metadata: dict[str, str]) -> tuple[str, ...]:
         raise PredictorError(f"{path}: metadata datalint.features is not JSON") from None
     if not isinstance(order, list) or not order or not all(isinstance(n, str) for n in order):
         raise PredictorError(f"{path}: metadata datalint.features must be a list of names")
-    unknown = [n for n in order if n not in FEATURE_NAMES]
+    unknown = [n for n in order if n not in COLUMN_NAMES]
     if unknown:
         raise PredictorError(
             f"{path}: metadata datalint.features names {unknown[0]!r}, not a datalint feature"

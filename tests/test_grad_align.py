@@ -1,0 +1,173 @@
+"""Gradient alignment (datalint.signals.grad_align): the advantages, the tokens, the gradients
+against independent computations, and the first-order claim itself on the shipped tiny policy:
+one optimizer step's measured probe-NLL drop is lr times the signal."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from datalint.calibrate.probe import probe_nll  # noqa: E402
+from datalint.features_names import GRADIENT_SIGNALS  # noqa: E402
+from datalint.load.records import Cohort, Item, Rollout, Source  # noqa: E402
+from datalint.rollout.backends import default_model_dir  # noqa: E402
+from datalint.signals.grad_align import (  # noqa: E402
+    Alignment,
+    alignment,
+    cohort_alignments,
+    completion_ids,
+    group_advantages,
+    grpo_gradient,
+    load_policy,
+    measure_alignments,
+    probe_gradient,
+)
+
+POLICY = str(default_model_dir())
+PROBE = (["12+7=", "30-4=", "6*7=", "41+15="], ["19", "26", "42", "56"])
+# two problems: the first splits its four attempts 2/2, the second 1/3
+PROMPTS = ["23+45=", "8*9="]
+COMPLETIONS = [
+    [("68", 3), ("67", 3), ("68", 3), ("58", 3)],
+    [("72", 3), ("71", 3), ("63", 3), ("7", 2)],
+]
+REWARDS = [[1.0, 0.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
+
+
+@pytest.fixture(scope="module")
+def policy():
+    model, tokenizer = load_policy(POLICY)
+    return model, tokenizer
+
+
+def test_group_advantages_are_trls_by_hand():
+    # mean 0.25, unbiased sd sqrt((0.75^2 + 3 * 0.25^2) / 3) = 0.5
+    got = group_advantages([1.0, 0.0, 0.0, 0.0])
+    assert got == pytest.approx([0.75 / 0.5001, -0.25 / 0.5001, -0.25 / 0.5001, -0.25 / 0.5001])
+    assert group_advantages([1.0, 1.0, 1.0]) == [0.0, 0.0, 0.0]  # degenerate: no signal
+    assert group_advantages([0.0, 0.0]) == [0.0, 0.0]
+    assert group_advantages([1.0]) == [0.0]
+    assert group_advantages([]) == []
+
+
+def test_alignment_of_hand_vectors():
+    g = torch.tensor([1.0, -2.0, 0.0])
+    p = torch.tensor([3.0, 1.0, 5.0])
+    a = alignment(g, p)
+    assert a.sgd == pytest.approx(1.0)  # 3 - 2
+    assert a.adam == pytest.approx(2.0)  # sign(g) = [1, -1, 0]: 3 - 1
+    assert a.cos == pytest.approx(1.0 / (math.sqrt(5) * math.sqrt(35)))
+    assert alignment(None, p) == Alignment(0.0, 0.0, 0.0)
+    assert set(a.as_dict()) == set(GRADIENT_SIGNALS)
+    assert a.as_dict()["grad_align_adam"] == pytest.approx(2.0)
+
+
+def test_completion_tokens_end_with_eos_only_when_sampling_stopped_there(policy):
+    _, tok = policy
+    plain = tok("68", add_special_tokens=False)["input_ids"]
+    assert completion_ids(tok, "68", 3) == [*plain, tok.eos_token_id]
+    assert completion_ids(tok, "68", 2) == plain  # ran out of tokens: no EOS was sampled
+    assert completion_ids(tok, "68", None) == plain
+
+
+def _loop_grpo_loss(model, tok, prompts, completions, rewards):
+    """The dapo loss written apart: one sequence at a time, no padding, no masks."""
+    total, tokens = 0.0, 0
+    for prompt, group, rs in zip(prompts, completions, rewards, strict=True):
+        adv = group_advantages(rs)
+        p_ids = tok(prompt)["input_ids"]
+        for (text, n), a in zip(group, adv, strict=True):
+            c_ids = completion_ids(tok, text, n)
+            ids = torch.tensor([p_ids + c_ids])
+            logp = torch.log_softmax(model(input_ids=ids).logits[0, :-1].float(), -1)
+            picked = logp[torch.arange(len(p_ids) - 1, ids.shape[1] - 1), torch.tensor(c_ids)]
+            total = total - a * picked.sum()
+            tokens += len(c_ids)
+    return total / tokens
+
+
+def _flat(model):
+    return torch.cat([p.grad.reshape(-1) for p in model.parameters()])
+
+
+def test_grpo_gradient_equals_the_loss_written_one_sequence_at_a_time(policy):
+    model, tok = policy
+    got = grpo_gradient(model, tok, PROMPTS, COMPLETIONS, REWARDS)
+    ref_model = copy.deepcopy(model)
+    ref_model.zero_grad()
+    _loop_grpo_loss(ref_model, tok, PROMPTS, COMPLETIONS, REWARDS).backward()
+    want = _flat(ref_model)
+    assert torch.allclose(got, want, atol=1e-6, rtol=1e-4)
+    assert float(got.norm()) > 0
+
+
+def test_no_gradient_when_no_problem_splits(policy):
+    model, tok = policy
+    flat = [[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]]
+    assert grpo_gradient(model, tok, PROMPTS, COMPLETIONS, flat) is None
+
+
+def test_probe_gradient_is_the_derivative_of_calibrates_probe_nll(policy):
+    model, tok = policy
+    grad = probe_gradient(model, tok, *PROBE)
+    direction = torch.randn(grad.shape, generator=torch.Generator().manual_seed(0))
+    eps = 1e-3
+
+    def nll_at(step):
+        moved = copy.deepcopy(model)
+        with torch.no_grad():
+            offset = 0
+            for p in moved.parameters():
+                n = p.numel()
+                p.add_(step * direction[offset : offset + n].reshape(p.shape))
+                offset += n
+        return probe_nll(moved, tok, *PROBE).nll
+
+    numeric = (nll_at(eps) - nll_at(-eps)) / (2 * eps)
+    assert float(torch.dot(grad, direction)) == pytest.approx(numeric, rel=2e-2)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_one_step_lift_is_lr_times_the_signal(policy, optimizer):
+    """The claim the signal rests on: after one optimizer step on the GRPO loss, probe NLL
+    before - after = lr * <step direction, probe gradient> to first order."""
+    model, tok = policy
+    probe_grad = probe_gradient(model, tok, *PROBE)
+    signals = alignment(grpo_gradient(model, tok, PROMPTS, COMPLETIONS, REWARDS), probe_grad)
+    lr = 1e-5 if optimizer == "adam" else 1e-4
+    moved = copy.deepcopy(model)
+    moved.zero_grad()
+    _loop_grpo_loss(moved, tok, PROMPTS, COMPLETIONS, REWARDS).backward()
+    opt_cls = torch.optim.Adam if optimizer == "adam" else torch.optim.SGD
+    opt_cls(moved.parameters(), lr=lr).step()
+    before = probe_nll(model, tok, *PROBE).nll
+    after = probe_nll(moved, tok, *PROBE).nll
+    predicted = lr * (signals.adam if optimizer == "adam" else signals.sgd)
+    assert abs(predicted) > 1e-6
+    assert before - after == pytest.approx(predicted, rel=0.1)
+
+
+def _item(prompt, answer, line):
+    return Item(prompt=prompt, answer=answer, source=Source("d.jsonl", line), verifier="exact")
+
+
+def test_measure_alignments_renders_prompts_and_matches_the_direct_computation(policy):
+    model, tok = policy
+    items = [_item(p, "0", i + 1) for i, p in enumerate(PROMPTS)]
+    probe = [_item(p, a, 10 + i) for i, (p, a) in enumerate(zip(*PROBE, strict=True))]
+    rollouts = [
+        [Rollout(t, reward=r, n_tokens=n) for (t, n), r in zip(group, rs, strict=True)]
+        for group, rs in zip(COMPLETIONS, REWARDS, strict=True)
+    ]
+    cohorts = [Cohort("c0", items[:1]), Cohort("c1", items[1:])]
+    got = measure_alignments(POLICY, cohorts, [rollouts[:1], rollouts[1:]], probe)
+    want = cohort_alignments(
+        model, tok, [PROMPTS[:1], PROMPTS[1:]], [rollouts[:1], rollouts[1:]], *PROBE
+    )
+    assert got == want
+    assert got[0]["grad_align_adam"] != got[1]["grad_align_adam"]
