@@ -266,3 +266,42 @@ def test_signals_on_request_with_a_predictor_that_does_not_take_them(tmp_path):
     assert [c["predicted_lift"] for c in with_signals] == [
         c["predicted_lift"] for c in json.loads(plain.stdout)["cohorts"]
     ]
+
+
+def test_out_of_domain_without_signals_follows_the_without_signals_table():
+    from datalint.findings import CohortReport
+    from datalint.predict.domain import predictor_domain
+
+    card = {
+        "worlds": [{"name": "w", "model_fingerprint": "aaa"}],
+        "out_of_domain_score": {"score": "predictor", "reason": "with signals it wins"},
+        "out_of_domain_score_without_signals": {"score": "mean_p1p", "reason": "it loses"},
+        "signal_maps": {"mean_p1p": {"x": [0.0, 0.25], "y": [-1.0, 1.0]}},
+    }
+    measured = CohortReport("c", [("d", 1)], {}, signals={"grad_align_adam": 1.0})
+    bare = CohortReport("c", [("d", 1)], {})
+    assert predictor_domain(card, "x:zzz", [measured]).lift_score_source == "predictor"
+    assert predictor_domain(card, "x:zzz", [measured, bare]).lift_score_source == "mean_p1p"
+    older = {k: v for k, v in card.items() if k != "out_of_domain_score_without_signals"}
+    assert predictor_domain(older, "x:zzz", [bare]).lift_score_source == "predictor"
+
+
+def test_lowo_summary_judges_the_predictor_without_signals_apart():
+    from datalint.calibrate.lowo import summarise
+
+    def row(with_p, without_p):
+        free = {"pairwise_accuracy": 0.62, "top10_gain_sd": 0.5}
+        return {
+            "predictor": {"pairwise_accuracy": with_p, "spearman": 0.5, "top10_gain_sd": 1.0},
+            "predictor_without_signals": {"pairwise_accuracy": without_p, "top10_gain_sd": 0.4},
+            "interval_coverage_80": 0.8,
+            "free_signals": {
+                n: free for n in ("mean_p1p", "adv_std", "frac_nondegenerate", "pass_rate")
+            },
+        }
+
+    summary = summarise({"a": row(0.76, 0.60), "b": row(0.86, 0.66)})
+    assert summary["predictor_pairwise"] == pytest.approx(0.81)
+    assert summary["predictor_without_signals_pairwise"] == pytest.approx(0.63)
+    assert summary["out_of_domain_score"]["score"] == "predictor"
+    assert summary["out_of_domain_score_without_signals"]["score"] == "mean_p1p"

@@ -288,6 +288,9 @@ def fit_predictor(
         **parts,
         "leave_one_world_out": lowo,
         "out_of_domain_score": decision,
+        "out_of_domain_score_without_signals": lowo_summary.get(
+            "out_of_domain_score_without_signals"
+        ),
         "signal_maps": {name: signal_map(every, name, label) for name in FREE_SIGNALS},
         "local_calibration": (
             {

@@ -251,6 +251,15 @@ def summarise(by_world: dict[str, Any]) -> dict[str, Any]:
     best = max(FREE_SIGNALS, key=lambda n: out["free_signals"][n]["pairwise_accuracy"])
     out["best_free_signal"] = best
     out["out_of_domain_score"] = out_of_domain_decision(out)
+    if all("predictor_without_signals" in r for r in rows):
+        # a check without a probe feeds the same predictor no signals: judged apart
+        without = dict(
+            out,
+            predictor_pairwise=mean(lambda r: r["predictor_without_signals"]["pairwise_accuracy"]),
+            predictor_top10_gain_sd=mean(lambda r: r["predictor_without_signals"]["top10_gain_sd"]),
+        )
+        out["predictor_without_signals_pairwise"] = without["predictor_pairwise"]
+        out["out_of_domain_score_without_signals"] = out_of_domain_decision(without)
     return out
 
 

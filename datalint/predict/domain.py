@@ -111,6 +111,9 @@ def predictor_domain(
             "checked",
         )
     decision = card.get("out_of_domain_score") or {}
+    if reports and not all(r.signals for r in reports):
+        # the card judged the predictor with its signals; without them, by that table instead
+        decision = card.get("out_of_domain_score_without_signals") or decision
     source = str(decision.get("score") or DEFAULT_FALLBACK)
     maps = card.get("signal_maps") or {}
     if source != "predictor" and source not in maps:
