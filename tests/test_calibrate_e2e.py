@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from datalint.cli import cli
-from datalint.features_names import FEATURE_NAMES
+from datalint.features_names import FEATURE_NAMES, GRADIENT_SIGNALS
 
 pytestmark = pytest.mark.skipif(
     any(importlib.util.find_spec(m) is None for m in ("torch", "trl", "xgboost")),
@@ -73,7 +73,9 @@ def test_calibrate_fit_evaluate(world):
     )
     assert [(r[0], r[1]) for r in rows] == [("c0000", 1000), ("c0001", 1000)]
     for _, _, features, rates, before, after, lift, train_s, settings in rows:
-        assert list(json.loads(features)) == list(FEATURE_NAMES)
+        stored = json.loads(features)
+        assert list(stored) == [*FEATURE_NAMES, *GRADIENT_SIGNALS]  # the 23, then the signals
+        assert all(isinstance(stored[name], float) for name in GRADIENT_SIGNALS)
         assert len(json.loads(rates)) == 2
         assert lift == pytest.approx(before - after)
         assert train_s > 0
