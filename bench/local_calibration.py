@@ -7,8 +7,9 @@ local calibration. Scored on the test set by pairwise accuracy (and Spearman):
 - ``prior+local``: ``fit --prior`` (the other worlds' rows plus the local ones, up-weighted so the
   local rows weigh as much in all as the prior rows), the variant chosen by nested LOWO on the
   prior worlds;
-- ``local only``: a from-scratch fit on the same local cohorts (n >= 10);
-- ``mean_p1p`` / ``adv_std``: the free signals (no fit).
+- ``local only``: a from-scratch fit of the same variant on the same local cohorts (n >= 10);
+- ``mean_p1p`` / ``adv_std``: the free signals (no fit), and ``grad_align_adam`` as it comes
+  when the stores hold it.
 
     python bench/local_calibration.py worlds/*/store.sqlite \
         --out docs/lift-predictor/local-calibration.json
@@ -31,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from datalint.calibrate import metrics
 from datalint.calibrate.lowo import free_signal, pooled, select_variant
-from datalint.calibrate.variants import Variant, fit_variant
+from datalint.calibrate.variants import fit_variant
 from datalint.calibrate.worlds import load_worlds, parse_world_names
 
 SIZES = (0, 10, 20, 40, 80)
@@ -43,7 +44,7 @@ def curve(sets: list, label: str = "nll", draws: int = 5, seed: int = 0) -> dict
     fit_seconds: list[float] = []
     for held in sets:
         prior = [c for c in sets if c is not held]
-        variant = select_variant(prior, label)[0] if len(prior) >= 2 else Variant()
+        variant = select_variant(prior, label)[0]  # one prior world: 5-fold CV inside it
         rows = np.flatnonzero(~np.isnan(held.label(label)))
         order = rng.permutation(rows)
         test = held.subset(np.sort(order[: len(order) // 2]))
@@ -51,8 +52,13 @@ def curve(sets: list, label: str = "nll", draws: int = 5, seed: int = 0) -> dict
         y_test = test.label(label)
         groups = np.array([held.world] * test.n_cohorts, dtype=object)
         world: dict = {"variant": variant.name, "n_test": int(test.n_cohorts), "sizes": {}}
-        for name in ("mean_p1p", "adv_std"):
-            s = free_signal(test, name)
+        for name in ("mean_p1p", "adv_std", "grad_align_adam"):
+            if name == "grad_align_adam":
+                s = test.column(name)
+                if np.isnan(s).any():
+                    continue
+            else:
+                s = free_signal(test, name)
             world[name] = {
                 "pairwise_accuracy": metrics.pairwise_accuracy(s, y_test),
                 "spearman": metrics.spearman(s, y_test),
@@ -72,13 +78,13 @@ def curve(sets: list, label: str = "nll", draws: int = 5, seed: int = 0) -> dict
                 model = fit_variant(variant, x, y, g, weights=w, intervals=False)
                 fit_seconds.append(time.process_time() - start)
                 scores["prior+local"].append(
-                    metrics.pairwise_accuracy(model.predict(test.features, groups), y_test)
+                    metrics.pairwise_accuracy(model.predict(test.columns, groups), y_test)
                 )
                 if n >= 10:
                     xl, yl, gl = pooled([local], label)
-                    alone = fit_variant(Variant(), xl, yl, gl, intervals=False)
+                    alone = fit_variant(variant, xl, yl, gl, intervals=False)
                     scores["local only"].append(
-                        metrics.pairwise_accuracy(alone.predict(test.features, groups), y_test)
+                        metrics.pairwise_accuracy(alone.predict(test.columns, groups), y_test)
                     )
             world["sizes"][str(n)] = {
                 k: {"mean": float(np.mean(v)), "sd": float(np.std(v))}
@@ -104,7 +110,13 @@ def plot(result: dict, path: Path) -> None:
             xs = [int(n) for n, v in w["sizes"].items() if key in v]
             ys = [w["sizes"][str(n)][key]["mean"] for n in xs]
             ax.plot(xs, ys, style, label=key)
-        for key, color in (("mean_p1p", "grey"), ("adv_std", "tab:green")):
+        for key, color in (
+            ("mean_p1p", "grey"),
+            ("adv_std", "tab:green"),
+            ("grad_align_adam", "tab:purple"),
+        ):
+            if key not in w:
+                continue
             ax.axhline(w[key]["pairwise_accuracy"], color=color, linestyle=":", label=key)
         ax.axhline(0.72, color="red", linewidth=0.8, label="target 0.72 at 20")
         ax.set_title(f"held out: {name}", fontsize=9)
