@@ -92,10 +92,10 @@ def _predictor_with(tmp_path: Path, **meta: str) -> Path:
     ],
 )
 def test_malformed_predictor_metadata_is_one_line_exit_2(tmp_path: Path, meta, needle) -> None:
-    from datalint.features_names import FEATURE_NAMES
+    from datalint.predict import LiftPredictor
 
-    if "datalint.inputs" not in meta:
-        meta = {**meta, "datalint.inputs": json.dumps(list(FEATURE_NAMES))}
+    if "datalint.inputs" not in meta:  # the shipped inputs, so only the broken key is wrong
+        meta = {**meta, "datalint.inputs": json.dumps(list(LiftPredictor.load().inputs))}
     path = _predictor_with(tmp_path, **meta)
     data = tmp_path / "d.jsonl"
     data.write_text('{"prompt": "1+1=", "answer": "2", "rollouts": [{"completion": "2"}]}\n')
@@ -106,9 +106,9 @@ def test_malformed_predictor_metadata_is_one_line_exit_2(tmp_path: Path, meta, n
 
 
 def test_a_derived_input_naming_an_unknown_feature_is_refused(tmp_path: Path) -> None:
-    from datalint.features_names import FEATURE_NAMES
+    from datalint.predict import LiftPredictor
 
-    inputs = [*FEATURE_NAMES, "rank:not_a_feature"]
+    inputs = [*LiftPredictor.load().feature_order, "rank:not_a_feature"]
     path = _predictor_with(tmp_path, **{"datalint.inputs": json.dumps(inputs)})
     data = tmp_path / "d.jsonl"
     data.write_text('{"prompt": "1+1=", "answer": "2"}\n')
