@@ -418,3 +418,47 @@ def test_tables_script_renders_a_summary():
     text = tables(summarise(_rows(nll), opts, base_nll=1.0))
     assert "| learned vs random | +0.2000 |" in text
     assert "| learned | 0.7500 |" in text
+
+
+def _rounds(store: Path) -> list[tuple]:
+    rows = sqlite3.connect(store).execute(
+        "SELECT loop_seed, arm, round, nll_after FROM loop_rounds ORDER BY loop_seed, arm, round"
+    )
+    return [tuple(r) for r in rows]
+
+
+@needs_calibrate
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray extra not installed")
+def test_loop_on_a_ray_cluster_stores_what_the_process_pool_stores(ran, tiny):
+    """--executor ray: a private 2-CPU cluster started and stopped by the loop; every round a
+    task, committed by the driver; the same rounds, picks and probe NLLs as the process run."""
+    store = tiny["tmp"] / "ray" / "store.sqlite"
+    store.parent.mkdir()
+    args = _args(tiny, store)
+    args[args.index("--workers") + 1] = "2"
+    result = CliRunner().invoke(cli, [*args, "--executor", "ray"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "8 new rounds, 0 already stored, 8 in all" in result.stdout
+    got, want = _rounds(store), _rounds(ran["store"])
+    assert [g[:3] for g in got] == [w[:3] for w in want]
+    assert [g[3] for g in got] == pytest.approx([w[3] for w in want], abs=1e-6)
+    log = json.loads((store.parent / "out" / "loop-log.json").read_text())
+    picks = {(e["arm"], e["round"]): e["chosen"] for e in log["rounds"]}
+    assert picks == {(e["arm"], e["round"]): e["chosen"] for e in ran["log"]["rounds"]}
+    again = CliRunner().invoke(cli, [*args, "--executor", "ray"], catch_exceptions=False)
+    assert "0 new rounds, 8 already stored" in again.stdout  # nothing to run: no cluster
+
+
+def test_loop_executor_ray_without_the_extra_names_it(tmp_path, monkeypatch):
+    import datalint.loop.run as loop_run
+    from datalint.extras import MissingExtra
+    from datalint.loop.options import LoopOptions
+
+    real = loop_run.importlib.util.find_spec
+    monkeypatch.setattr(
+        loop_run.importlib.util, "find_spec", lambda m: None if m == "ray" else real(m)
+    )
+    opts = LoopOptions(pool=[], probe="p", store="s", executor="ray")
+    with pytest.raises(MissingExtra, match="ray"):
+        loop_run._check_executor(opts)
+    loop_run._check_executor(LoopOptions(pool=[], probe="p", store="s"))  # process: fine

@@ -47,11 +47,11 @@ def _in_worker(
     return job_fn(job)
 
 
-def _ray() -> Any:
+def _ray(purpose: str = "calibrate --executor ray") -> Any:
     try:
         import ray
     except ImportError as exc:
-        raise MissingExtra("ray", "calibrate --executor ray") from exc
+        raise MissingExtra("ray", purpose) from exc
     return ray
 
 
@@ -68,6 +68,7 @@ class RayExecutor:
     threads_per_run: int = 1
     gpus_per_run: float | None = None
     max_attempts: int = 3
+    purpose: str = "calibrate --executor ray"  # what a missing extra is needed for
 
     def __call__(
         self,
@@ -80,7 +81,7 @@ class RayExecutor:
         progress: bool = False,
         take: Callable[[J], bool] | None = None,
     ) -> int:
-        ray = _ray()
+        ray = _ray(self.purpose)
         if not jobs:  # a resume with every run stored starts no cluster
             return 0
         started = self._connect(ray, workers)
@@ -133,60 +134,128 @@ class RayExecutor:
         progress: bool,
         take: Callable[[J], bool] | None,
     ) -> int:
-        from ray.exceptions import NodeDiedError, RayTaskError, WorkerCrashedError
-
-        lost = (WorkerCrashedError, NodeDiedError)
         wanted = take or (lambda job: True)
-        cpus, gpus, slots = self._resources(ray)
-        # the driver resubmits lost tasks itself, so that it sees (and bounds) every attempt
-        task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_in_worker)
-        fn_ref = ray.put(job_fn)
-        init_ref = ray.put(initializer)
+        tasks = RayTasks(self, ray, job_fn, initializer, workers)
         bar = _progress(len(jobs), progress and bool(jobs))
         bar_task = bar.add_task("runs", total=len(jobs)) if bar else None
         if bar:
             bar.start()
         queue = list(jobs)
         queue.reverse()
-        pending: dict[Any, tuple[J, int]] = {}
         done = 0
-        limit = 2 * (slots if self.address else max(1, workers))
         try:
-            while queue or pending:
-                while queue and len(pending) < limit:
+            while queue or tasks.pending:
+                while queue and tasks.pending < tasks.capacity:
                     job = queue.pop()
                     if wanted(job):
-                        ref = task.remote(fn_ref, init_ref, self.threads_per_run, job)
-                        pending[ref] = (job, 1)
+                        tasks.submit(job)
                     elif bar:
                         bar.advance(bar_task)
-                if not pending:
+                if not tasks.pending:
                     continue
-                ready, _ = ray.wait(list(pending), num_returns=1)
-                for ref in ready:
-                    job, attempt = pending.pop(ref)
-                    try:
-                        result = ray.get(ref)
-                    except lost as exc:
-                        if attempt >= self.max_attempts:
-                            raise RayClusterError(
-                                f"a run was lost {attempt} times (its worker or node died): "
-                                f"{type(exc).__name__}"
-                            ) from exc
-                        again = task.remote(fn_ref, init_ref, self.threads_per_run, job)
-                        pending[again] = (job, attempt + 1)
-                        continue
-                    except RayTaskError as exc:
-                        for other in pending:
-                            ray.cancel(other)
-                        cause = exc.as_instanceof_cause()
-                        raise cause from None
-                    on_result(result)
-                    done += 1
-                    if bar:
-                        bar.advance(bar_task)
+                _, result = tasks.next_result()
+                on_result(result)
+                done += 1
+                if bar:
+                    bar.advance(bar_task)
             return done
         finally:
             if bar:
                 bar.stop()
             sys.stderr.flush()
+
+    def session(
+        self,
+        job_fn: Callable[[J], R],
+        *,
+        workers: int = 1,
+        initializer: Callable[[], None] | None = None,
+    ) -> RaySession:
+        """A connection for a driver that makes jobs as earlier ones finish (the loop)."""
+        return RaySession(self, job_fn, workers, initializer)
+
+
+class RayTasks:
+    """Jobs as Ray tasks on a connected cluster: submit, then take results as they finish. A
+    task whose worker or node died is resubmitted (``max_attempts`` in all); a task that raised
+    cancels the others and its exception is raised here."""
+
+    def __init__(
+        self,
+        executor: RayExecutor,
+        ray: Any,
+        job_fn: Callable[[Any], Any],
+        initializer: Callable[[], None] | None,
+        workers: int,
+    ) -> None:
+        self._ray = ray
+        self._max_attempts = executor.max_attempts
+        self._threads = executor.threads_per_run
+        cpus, gpus, slots = executor._resources(ray)
+        # the driver resubmits lost tasks itself, so that it sees (and bounds) every attempt
+        self._task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_in_worker)
+        self._fn_ref = ray.put(job_fn)
+        self._init_ref = ray.put(initializer)
+        self._pending: dict[Any, tuple[Any, int]] = {}
+        self.capacity = 2 * (slots if executor.address else max(1, workers))
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def submit(self, job: Any, attempt: int = 1) -> None:
+        ref = self._task.remote(self._fn_ref, self._init_ref, self._threads, job)
+        self._pending[ref] = (job, attempt)
+
+    def next_result(self) -> tuple[Any, Any]:
+        """(job, result) of the next task to finish; needs a pending task."""
+        from ray.exceptions import NodeDiedError, RayTaskError, WorkerCrashedError
+
+        while True:
+            ready, _ = self._ray.wait(list(self._pending), num_returns=1)
+            ref = ready[0]
+            job, attempt = self._pending.pop(ref)
+            try:
+                return job, self._ray.get(ref)
+            except (WorkerCrashedError, NodeDiedError) as exc:
+                if attempt >= self._max_attempts:
+                    raise RayClusterError(
+                        f"a run was lost {attempt} times (its worker or node died): "
+                        f"{type(exc).__name__}"
+                    ) from exc
+                self.submit(job, attempt + 1)
+            except RayTaskError as exc:
+                for other in self._pending:
+                    self._ray.cancel(other)
+                raise exc.as_instanceof_cause() from None
+
+
+class RaySession:
+    """``with executor.session(job_fn) as tasks:`` a connected cluster (started here when no
+    address is given, and stopped on exit) and its :class:`RayTasks`."""
+
+    def __init__(
+        self,
+        executor: RayExecutor,
+        job_fn: Callable[[Any], Any],
+        workers: int,
+        initializer: Callable[[], None] | None,
+    ) -> None:
+        self._executor, self._job_fn = executor, job_fn
+        self._workers, self._initializer = workers, initializer
+        self._started = False
+
+    def __enter__(self) -> RayTasks:
+        ray = _ray(self._executor.purpose)
+        self._ray = ray
+        self._started = self._executor._connect(ray, self._workers)
+        try:
+            return RayTasks(self._executor, ray, self._job_fn, self._initializer, self._workers)
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        if self._started:
+            self._ray.shutdown()
+            self._started = False

@@ -11,7 +11,13 @@ from typing import Any
 import click
 
 from datalint.cli.errors import echo_note, fail, friendly_errors
-from datalint.cli.options import FiniteFloat, field_mapping, field_options, model_option_flags
+from datalint.cli.options import (
+    FiniteFloat,
+    cluster_option_flags,
+    field_mapping,
+    field_options,
+    model_option_flags,
+)
 
 
 def _note(message: str) -> None:
@@ -49,32 +55,7 @@ def _store_errors() -> tuple[type[Exception], ...]:
 @click.option("--seeds", type=click.IntRange(1), default=3, show_default=True, help="Runs/cohort.")
 @click.option("--cohort-size", type=click.IntRange(1), default=4, show_default=True)
 @click.option("--workers", type=click.IntRange(1), default=2, show_default=True)
-@click.option(
-    "--executor",
-    type=click.Choice(["process", "ray"]),
-    default="process",
-    show_default=True,
-    help="Where GRPO runs go: local worker processes, or Ray tasks (the 'ray' extra).",
-)
-@click.option(
-    "--address",
-    "ray_address",
-    help="Join this Ray cluster (ray start --head prints it; 'auto' finds a local one). "
-    "Without it, --executor ray starts a private local cluster of --workers runs.",
-)
-@click.option(
-    "--threads-per-run",
-    type=click.IntRange(1),
-    default=1,
-    show_default=True,
-    help="CPU threads each GRPO run uses (and declares to Ray).",
-)
-@click.option(
-    "--gpus-per-run",
-    type=FiniteFloat(0),
-    help="GPUs each Ray task declares (fractions share one).  [default: 1 on a cluster with "
-    "GPUs, else 0]",
-)
+@cluster_option_flags
 @click.option(
     "--backend",
     type=click.Choice(["transformers", "vllm"]),

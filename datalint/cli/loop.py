@@ -7,6 +7,7 @@ import sys
 import click
 
 from datalint.cli.errors import fail, friendly_errors
+from datalint.cli.options import cluster_option_flags
 from datalint.loop.options import ARMS
 
 
@@ -61,6 +62,7 @@ def _note(message: str) -> None:
     help="Completion cap of the scoring rollouts (as check's --max-new-tokens).",
 )
 @click.option("--workers", type=click.IntRange(1), default=2, show_default=True)
+@cluster_option_flags
 @click.option(
     "--keep-checkpoints",
     type=click.Choice(["all", "last"]),
@@ -90,6 +92,10 @@ def loop_command(
     cohort_size: int,
     max_new_tokens: int,
     workers: int,
+    executor: str,
+    ray_address: str | None,
+    threads_per_run: int,
+    gpus_per_run: float | None,
     keep_checkpoints: str,
     cache_dir: str | None,
     no_cache: bool,
@@ -133,6 +139,10 @@ def loop_command(
             temperature=temperature,
             max_completion_length=max_completion_length,
             cohort_size=cohort_size,
+            executor=executor,
+            ray_address=ray_address,
+            threads_per_run=threads_per_run,
+            gpus_per_run=gpus_per_run,
             feature_max_new_tokens=max_new_tokens,
             workers=workers,
             keep_checkpoints=keep_checkpoints,

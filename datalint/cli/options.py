@@ -252,6 +252,44 @@ def model_options(flags: dict[str, Any], config: Config) -> ModelOptions:
     return ModelOptions(dtype=dtype, device=device, system_prompt=system_prompt)
 
 
+# Where GRPO runs go (calibrate and loop share them).
+CLUSTER_OPTIONS = (
+    click.option(
+        "--executor",
+        type=click.Choice(["process", "ray"]),
+        default="process",
+        show_default=True,
+        help="Where GRPO runs go: local worker processes, or Ray tasks (the 'ray' extra).",
+    ),
+    click.option(
+        "--address",
+        "ray_address",
+        help="Join this Ray cluster (ray start --head prints it; 'auto' finds a local one). "
+        "Without it, --executor ray starts a private local cluster of --workers runs.",
+    ),
+    click.option(
+        "--threads-per-run",
+        type=click.IntRange(1),
+        default=1,
+        show_default=True,
+        help="CPU threads each GRPO run uses (and declares to Ray).",
+    ),
+    click.option(
+        "--gpus-per-run",
+        type=FiniteFloat(0),
+        help="GPUs each Ray task declares (fractions share one).  [default: 1 on a cluster "
+        "with GPUs, else 0]",
+    ),
+)
+
+
+def cluster_option_flags(func: F) -> F:
+    """Adds --executor, --address, --threads-per-run and --gpus-per-run."""
+    for option in reversed(CLUSTER_OPTIONS):
+        func = option(func)
+    return func
+
+
 def model_option_flags(func: F) -> F:
     """Adds --dtype, --device and --system-prompt (for commands without sampling_options)."""
     for option in reversed(MODEL_OPTIONS):

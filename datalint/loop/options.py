@@ -37,6 +37,10 @@ class LoopOptions:
     first_training_seed: int = 1000
     default_verifier: str = "exact"
     workers: int = 2
+    executor: str = "process"  # or "ray": each round a Ray task
+    ray_address: str | None = None
+    threads_per_run: int = 1
+    gpus_per_run: float | None = None
     cache_dir: str | None = None
     use_cache: bool = True
     keep_checkpoints: str = "all"  # "all" | "last"

@@ -83,6 +83,11 @@ def _check_extras() -> None:
         raise MissingExtra("calibrate", f"the loop's GRPO needs {', '.join(missing)}")
 
 
+def _check_executor(opts: LoopOptions) -> None:
+    if opts.executor == "ray" and importlib.util.find_spec("ray") is None:
+        raise MissingExtra("ray", "loop --executor ray")
+
+
 def _prior_id(prior: str | None) -> str:
     if prior == PRIOR_ADV_STD:
         return PRIOR_ADV_STD
@@ -105,6 +110,7 @@ def default_out_dir(store: str) -> Path:
 def prepare(opts: LoopOptions) -> Setup:
     """Validate everything before any work starts; the hashes that name the experiment."""
     _check_extras()
+    _check_executor(opts)
     bad = [a for a in opts.arms if a not in ARMS]
     if bad or not opts.arms:
         raise LoopError(f"unknown arm(s) {', '.join(bad) or '(none)'}; known: {', '.join(ARMS)}")
@@ -434,6 +440,8 @@ def _schedule(
 
     busy: set[int] = set()
     new = 0
+    if opts.executor == "ray":
+        return _schedule_ray(ready, busy, setup, opts, commit, initializer)
     if opts.workers <= 1:
         initializer()
         while todo := ready():
@@ -467,3 +475,42 @@ def _schedule(
                     raise error
                 commit(job, future.result())
                 new += 1
+
+
+def _schedule_ray(
+    ready: Callable[[], list[Chain]],
+    busy: set[int],
+    setup: Setup,
+    opts: LoopOptions,
+    commit: Callable[[RoundJob, RoundOutcome], None],
+    initializer: Callable[[], None],
+) -> int:
+    """The same schedule with each round a Ray task: the driver commits each finished round
+    (and queues that chain's next) as it comes back; a round whose worker died is run again
+    from the same checkpoint, and a round is committed once (the store's keys refuse a
+    second). Checkpoints are written by the task to ``--out``: on a multi-node cluster that
+    folder must be on storage every node shares."""
+    from datalint.calibrate.ray_executor import RayExecutor
+    from datalint.loop.worker import run_round
+
+    executor = RayExecutor(
+        address=opts.ray_address,
+        threads_per_run=opts.threads_per_run,
+        gpus_per_run=opts.gpus_per_run,
+        purpose="loop --executor ray",
+    )
+    new = 0
+    owner: dict[int, Chain] = {}
+    with executor.session(run_round, workers=opts.workers, initializer=initializer) as tasks:
+        while True:
+            for chain in ready()[: max(0, tasks.capacity - tasks.pending)]:
+                job = make_job(chain, setup, opts)
+                busy.add(id(chain))
+                owner[id(job)] = chain
+                tasks.submit(job)
+            if not tasks.pending:
+                return new
+            job, outcome = tasks.next_result()
+            busy.discard(id(owner.pop(id(job))))
+            commit(job, outcome)
+            new += 1

@@ -133,6 +133,7 @@ def measure_candidates(job: RoundJob) -> list[Any]:
         probe_items=list(job.probe_items),
         default_verifier=job.default_verifier,
         gate=Gate(()),
+        gradient_signals=True,  # at the arm's current weights: a prior may take them
     )
     # a candidate with no prompt the model can read is not measured (None): it scores NaN
     by_id = {c.id: r for c, r in zip(measured.cohorts, measured.reports, strict=True)}
@@ -185,7 +186,7 @@ def run_round(job: RoundJob) -> RoundOutcome:
         load_prior(job.prior), job.labels, min_labels=job.min_labels, alpha=job.ridge_alpha
     )
     measured = [r for r in reports if r is not None]
-    rows = [dict(r.features) for r in measured]
+    rows = [r.predictor_row() for r in measured]
     predicted = iter(predictor.predict(rows).tolist())
     prior = iter(predictor.prior_scores(rows).tolist())
     results = []
@@ -197,7 +198,7 @@ def run_round(job: RoundJob) -> RoundOutcome:
         rates = [d.pass_rate for d in report.items]
         results.append(
             CandidateResult(
-                features=dict(report.features),
+                features=report.predictor_row(),
                 item_pass_rates=rates,
                 predicted=float(next(predicted)),
                 prior=float(next(prior)),
