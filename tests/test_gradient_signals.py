@@ -254,18 +254,39 @@ def test_check_without_a_probe_says_why_the_signals_are_missing(tmp_path, signal
 
 def test_signals_on_request_with_a_predictor_that_does_not_take_them(tmp_path):
     pytest.importorskip("torch")
+    (tmp_path / "stores").mkdir()
+    plain_predictor = tmp_path / "plain.onnx"
+    fitted = CliRunner().invoke(
+        cli, ["fit", *_stores(tmp_path / "stores", signals=False), "-o", str(plain_predictor)]
+    )
+    assert fitted.exit_code == 0, fitted.output
+    assert not LiftPredictor.load(plain_predictor).uses_signals
     data = _data(tmp_path)
     probe = str(REPO / "examples" / "probe.jsonl")
-    base = ["check", str(data), "--probe", probe, *SAMPLING, "--format", "json"]
+    base = ["check", str(data), "--probe", probe, "--predictor", str(plain_predictor)]
+    base += [*SAMPLING, "--format", "json"]
     plain = CliRunner().invoke(cli, base)
     asked = CliRunner().invoke(cli, [*base, "--gradient-signals"])
     assert all("signals" not in c for c in json.loads(plain.stdout)["cohorts"])
     with_signals = json.loads(asked.stdout)["cohorts"]
     assert all(set(c["signals"]) == set(GRADIENT_SIGNALS) for c in with_signals)
-    # the shipped predictor reads the 23 only: the same predictions either way
+    # a predictor of the 23 alone: the same predictions either way, and no note
     assert [c["predicted_lift"] for c in with_signals] == [
         c["predicted_lift"] for c in json.loads(plain.stdout)["cohorts"]
     ]
+    assert "takes gradient signals" not in plain.stderr
+
+
+def test_the_shipped_predictor_takes_the_signals_and_check_computes_them_by_default(tmp_path):
+    pytest.importorskip("torch")
+    assert LiftPredictor.load().uses_signals
+    data = _data(tmp_path)
+    probe = str(REPO / "examples" / "probe.jsonl")
+    result = CliRunner().invoke(
+        cli, ["check", str(data), "--probe", probe, *SAMPLING, "--format", "json"]
+    )
+    cohorts = json.loads(result.stdout)["cohorts"]
+    assert all(set(c["signals"]) == set(GRADIENT_SIGNALS) for c in cohorts)
 
 
 def test_out_of_domain_without_signals_follows_the_without_signals_table():
