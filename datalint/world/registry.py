@@ -205,6 +205,35 @@ WORLDS: tuple[WorldSpec, ...] = (
         habit_share_by_level={1: 0.1, 2: 0.3, 3: 0.4, 4: 0.5},
         seeds=_numbered_seeds(5),
     ),
+    # Worlds 2 and 4 failed their world checks undertrained (final pretraining loss 1.49 and
+    # 0.58, against 0.19 for world 1; world 2 solves almost no add problem past level 1). Their
+    # successors change one thing, three times the pretraining steps, keeping every seed, so
+    # a pass or a fail says what training to convergence does (docs/worlds/PLAN.md).
+    WorldSpec(
+        name="world6-mixed-bpe-gpt2-padded-3k",
+        summary="World 2 pretrained three times longer (3000 steps).",
+        model=ModelSpec("gpt2", 5, 192, 4, 768, 48, params_range=(2_000_000, 2_600_000)),
+        tokenizer=TokenizerSpec("bpe", vocab_size=320),
+        subjects=("add", "sub", "reverse", "logic"),
+        prompt_format="padded",
+        pretrain=_pretrain_200k(3000, lr=2e-3, max_offset=8),
+        shared_slip="swap_last_two",
+        habit_share_by_level={1: 0.05, 2: 0.2, 3: 0.35, 4: 0.5},
+        seeds=_numbered_seeds(2),
+    ),
+    WorldSpec(
+        name="world7-small-char-gpt2-padded-4k",
+        summary="World 4 pretrained three times longer (4200 steps).",
+        model=ModelSpec("gpt2", 4, 96, 4, 384, 64, params_range=(400_000, 600_000)),
+        tokenizer=TokenizerSpec("char"),
+        subjects=("sort", "shift", "mod", "add"),
+        prompt_format="padded",
+        pretrain=_pretrain_200k(4200, max_offset=8),
+        shared_slip="swap_last_two",
+        habit_share_by_level={1: 0.05, 2: 0.3, 3: 0.4, 4: 0.5},
+        level_weights={1: 0.25, 2: 0.35, 3: 0.3, 4: 0.1},
+        seeds=_numbered_seeds(4),
+    ),
 )
 
 WORLD_NAMES = tuple(w.name for w in WORLDS)
