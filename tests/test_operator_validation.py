@@ -230,7 +230,9 @@ def test_a_card_naming_other_features_is_refused(tmp_path: Path) -> None:
 
 def test_the_shipped_predictor_passes_its_own_checks() -> None:
     predictor = LiftPredictor.load(None)
-    assert not predictor.is_fallback and predictor.feature_order == FEATURE_NAMES
+    assert not predictor.is_fallback
+    # the 23 in their order, then the gradient signals it reads
+    assert predictor.feature_order == (*FEATURE_NAMES, "grad_align_adam", "grad_align_cos")
 
 
 def test_nan_predictions_are_an_error(tmp_path: Path) -> None:
