@@ -139,12 +139,17 @@ def measure_cohorts(
         for report, keep in zip(reports, kept, strict=True):
             report.sampling = budget.provenance(keep)
     if gradient_signals and can_align(backend, rollouts_file, probe_items) and cohorts:
-        from datalint.rollout.backends import resolve_model
+        from datalint.rollout.backends import ModelOptions, resolve_model
         from datalint.signals.grad_align import measure_alignments
 
-        system_prompt = model_options.system_prompt if model_options else None
+        how = model_options or ModelOptions()
         signals = measure_alignments(
-            resolve_model(model), cohorts, per_cohort, probe_items or [], system_prompt
+            resolve_model(model),
+            cohorts,
+            per_cohort,
+            probe_items or [],
+            how.system_prompt,
+            how.device,
         )
         for report, values in zip(reports, signals, strict=True):
             report.signals.update(values)

@@ -96,6 +96,11 @@ def _sequence_batch(rows: list[tuple[list[int], int]], pad: int) -> tuple[Any, A
     return ids, mask, scored
 
 
+def _on_device(model: Any, tensors: tuple[Any, ...]) -> tuple[Any, ...]:
+    device = next(model.parameters()).device
+    return tuple(t.to(device) for t in tensors)
+
+
 def _token_logprobs(model: Any, ids: Any, mask: Any) -> Any:
     """log p(token t | tokens < t) for t >= 1: shape (rows, width - 1)."""
     torch = _torch()
@@ -117,7 +122,7 @@ def probe_gradient(
         p_ids = tokenizer(prompt)["input_ids"]
         a_ids = tokenizer(str(answer), add_special_tokens=False)["input_ids"] + [eos]
         rows.append((p_ids + a_ids, len(p_ids)))
-    ids, mask, scored = _sequence_batch(rows, pad)
+    ids, mask, scored = _on_device(model, _sequence_batch(rows, pad))
     model.zero_grad(set_to_none=True)
     token_nll = -_token_logprobs(model, ids, mask) * scored[:, 1:]
     per_item = token_nll.sum(dim=1) / scored[:, 1:].sum(dim=1)
@@ -160,10 +165,10 @@ def grpo_gradient(
     if not rows or not any(weights):
         return None
     torch = _torch()
-    ids, mask, scored = _sequence_batch(rows, pad)
+    ids, mask, scored = _on_device(model, _sequence_batch(rows, pad))
     model.zero_grad(set_to_none=True)
     logp = _token_logprobs(model, ids, mask) * scored[:, 1:]
-    advantage = torch.tensor(weights, dtype=logp.dtype)
+    advantage = torch.tensor(weights, dtype=logp.dtype, device=logp.device)
     loss = -(logp.sum(dim=1) * advantage).sum() / scored[:, 1:].sum()
     loss.backward()
     grad = _flat_grad(model)
@@ -183,7 +188,7 @@ def alignment(grpo_grad: Any | None, probe_grad: Any) -> Alignment:
 
 
 @lru_cache(maxsize=2)
-def load_policy(model_dir: str) -> tuple[Any, Any]:
+def load_policy(model_dir: str, device: str = "auto") -> tuple[Any, Any]:
     """The policy and tokenizer for gradients, loaded once per process: float32 whatever dtype
     the rollouts were sampled in (half-precision gradients are too coarse for a dot product),
     eval mode (no dropout)."""
@@ -194,6 +199,9 @@ def load_policy(model_dir: str) -> tuple[Any, Any]:
         raise MissingExtra("hf", "gradient alignment") from exc
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     model.float()
+    torch = _torch()
+    if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
+        model.to("cuda")
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     return model, tokenizer
@@ -225,12 +233,13 @@ def measure_alignments(
     per_cohort: Sequence[Sequence[Sequence[Rollout]]],
     probe_items: Sequence[Item],
     system_prompt: str | None = None,
+    device: str = "auto",
 ) -> list[dict[str, float]]:
     """The signals of each cohort, its prompts rendered exactly as the rollout backend renders
     them (chat template, the user's system prompt), the probe's likewise."""
     from datalint.rollout.base import render_prompt
 
-    model, tokenizer = load_policy(model_dir)
+    model, tokenizer = load_policy(model_dir, device)
     return cohort_alignments(
         model,
         tokenizer,
