@@ -83,6 +83,8 @@ def _loop_grpo_loss(model, tok, prompts, completions, rewards):
         p_ids = tok(prompt)["input_ids"]
         for (text, n), a in zip(group, adv, strict=True):
             c_ids = completion_ids(tok, text, n)
+            if not c_ids:  # nothing was sampled: no token to score
+                continue
             ids = torch.tensor([p_ids + c_ids])
             logp = torch.log_softmax(model(input_ids=ids).logits[0, :-1].float(), -1)
             picked = logp[torch.arange(len(p_ids) - 1, ids.shape[1] - 1), torch.tensor(c_ids)]
@@ -171,3 +173,124 @@ def test_measure_alignments_renders_prompts_and_matches_the_direct_computation(p
     )
     assert got == want
     assert got[0]["grad_align_adam"] != got[1]["grad_align_adam"]
+
+
+# ---- edges the main tests do not reach (each kills a mutant that survived them) ------------
+
+
+def test_two_attempts_split_give_plus_and_minus_one():
+    # mean 0.5, unbiased sd sqrt(0.5) = 0.7071: advantages +-0.5 / 0.7072
+    got = group_advantages([1.0, 0.0])
+    assert got == pytest.approx([0.5 / (0.5**0.5 + 1e-4), -0.5 / (0.5**0.5 + 1e-4)])
+
+
+def test_zero_gradients_give_a_cosine_of_zero_not_a_division_by_zero():
+    zero = torch.zeros(3)
+    assert alignment(torch.tensor([1.0, 2.0, 3.0]), zero) == Alignment(0.0, 0.0, 0.0)
+
+
+def test_mismatched_inputs_are_refused(policy):
+    model, tok = policy
+    with pytest.raises(ValueError, match="as many answers as prompts, at least one"):
+        probe_gradient(model, tok, ["1+1="], [])
+    with pytest.raises(ValueError, match="as many answers as prompts, at least one"):
+        probe_gradient(model, tok, [], [])
+    with pytest.raises(ValueError):
+        grpo_gradient(model, tok, PROMPTS, COMPLETIONS[:1], REWARDS)
+    with pytest.raises(ValueError):
+        grpo_gradient(model, tok, PROMPTS, [COMPLETIONS[0], COMPLETIONS[1][:3]], REWARDS)
+    with pytest.raises(ValueError):
+        cohort_alignments(model, tok, [PROMPTS], [], *PROBE)
+
+
+def test_empty_completions_and_one_token_prompts_match_the_sequence_loop(policy):
+    model, tok = policy
+    prompts = [
+        "",
+        *PROMPTS,
+    ]  # "" is BOS alone, one token: its first completion token is scored at 1
+    completions = [[("7", 2), ("", None), ("1", 2), ("8", 2)], *COMPLETIONS]
+    completions[1] = [COMPLETIONS[0][0], ("", None), *COMPLETIONS[0][1:3]]
+    rewards = [[1.0, 0.0, 0.0, 1.0], *REWARDS]
+    assert len(tok("")["input_ids"]) == 1
+    got = grpo_gradient(model, tok, prompts, completions, rewards)
+    ref = copy.deepcopy(model)
+    ref.zero_grad()
+    _loop_grpo_loss(ref, tok, prompts, completions, rewards).backward()
+    assert torch.allclose(got, _flat(ref), atol=1e-6, rtol=1e-4)
+    one = probe_gradient(model, tok, [""], ["7"])  # a one-token prompt in the probe too
+    ref.zero_grad()
+    ids = torch.tensor([tok("")["input_ids"] + tok("7", add_special_tokens=False)["input_ids"]])
+    ids = torch.cat([ids, torch.tensor([[tok.eos_token_id]])], dim=1)
+    logp = torch.log_softmax(ref(input_ids=ids).logits[0, :-1].float(), -1)
+    (-logp[torch.arange(ids.shape[1] - 1), ids[0, 1:]].mean()).backward()
+    assert torch.allclose(one, _flat(ref), atol=1e-6, rtol=1e-4)
+
+
+def test_a_parameter_without_a_gradient_counts_as_zeros():
+    from datalint.signals.grad_align import _flat_grad
+
+    layer = torch.nn.Linear(2, 1)
+    unused = torch.nn.Linear(3, 1)
+    both = torch.nn.ModuleList([layer, unused])
+    layer(torch.ones(1, 2)).sum().backward()
+    flat = _flat_grad(both)
+    assert flat.shape == (3 + 4,) and flat[:3].tolist() == [1.0, 1.0, 1.0]
+    assert flat[3:].tolist() == [0.0, 0.0, 0.0, 0.0]
+
+
+def test_without_torch_the_extra_is_named(monkeypatch):
+    import builtins
+
+    from datalint.extras import MissingExtra
+    from datalint.signals.grad_align import _torch
+
+    real = builtins.__import__
+
+    def no_torch(name, *args, **kwargs):
+        if name == "torch":
+            raise ImportError("no torch")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_torch)
+    with pytest.raises(MissingExtra) as caught:
+        _torch()
+    assert caught.value.extra == "hf" and "(gradient alignment)" in str(caught.value)
+
+
+def test_prompts_are_rendered_as_the_backend_renders_them(tmp_path):
+    """A chat model with the user's system prompt: the signals read the templated prompts."""
+    import json
+    import shutil
+
+    from datalint.rollout.base import render_prompt
+
+    chat = tmp_path / "chat-policy"
+    shutil.copytree(POLICY, chat)
+    config = json.loads((chat / "tokenizer_config.json").read_text())
+    config["chat_template"] = (
+        "{% for m in messages %}{{ m['content'] }}{% if m['role'] == 'system' %}:{% endif %}"
+        "{% endfor %}"
+    )
+    (chat / "tokenizer_config.json").write_text(json.dumps(config))
+    model, tok = load_policy(str(chat))
+    items = [_item(p, "0", i + 1) for i, p in enumerate(PROMPTS)]
+    probe = [_item(p, a, 10 + i) for i, (p, a) in enumerate(zip(*PROBE, strict=True))]
+    rollouts = [
+        [Rollout(t, reward=r, n_tokens=n) for (t, n), r in zip(group, rs, strict=True)]
+        for group, rs in zip(COMPLETIONS, REWARDS, strict=True)
+    ]
+    cohorts = [Cohort("c", items)]
+    system = "1"
+    got = measure_alignments(str(chat), cohorts, [rollouts], probe, system)
+    assert render_prompt(items[0], tok, system) == "1:" + PROMPTS[0]
+    want = cohort_alignments(
+        model,
+        tok,
+        [[render_prompt(it, tok, system) for it in items]],
+        [rollouts],
+        [render_prompt(it, tok, system) for it in probe],
+        list(PROBE[1]),
+    )
+    plain = measure_alignments(str(chat), cohorts, [rollouts], probe)
+    assert got == want and got != plain
