@@ -187,13 +187,17 @@ def test_two_attempts_split_give_plus_and_minus_one():
 def test_zero_gradients_give_a_cosine_of_zero_not_a_division_by_zero():
     zero = torch.zeros(3)
     assert alignment(torch.tensor([1.0, 2.0, 3.0]), zero) == Alignment(0.0, 0.0, 0.0)
+    # tiny gradients (norms multiplying to under 1) still have their cosine
+    small = alignment(torch.tensor([0.1, 0.0]), torch.tensor([0.5, 0.5]))
+    assert small.cos == pytest.approx(1 / 2**0.5) and small.sgd == pytest.approx(0.05)
 
 
 def test_mismatched_inputs_are_refused(policy):
     model, tok = policy
-    with pytest.raises(ValueError, match="as many answers as prompts, at least one"):
+    message = "^probe_gradient needs as many answers as prompts, at least one$"
+    with pytest.raises(ValueError, match=message):
         probe_gradient(model, tok, ["1+1="], [])
-    with pytest.raises(ValueError, match="as many answers as prompts, at least one"):
+    with pytest.raises(ValueError, match=message):
         probe_gradient(model, tok, [], [])
     with pytest.raises(ValueError):
         grpo_gradient(model, tok, PROMPTS, COMPLETIONS[:1], REWARDS)
@@ -269,7 +273,7 @@ def test_prompts_are_rendered_as_the_backend_renders_them(tmp_path):
     shutil.copytree(POLICY, chat)
     config = json.loads((chat / "tokenizer_config.json").read_text())
     config["chat_template"] = (
-        "{% for m in messages %}{{ m['content'] }}{% if m['role'] == 'system' %}:{% endif %}"
+        "{% for m in messages %}{{ m['content'] }}{% if m['role'] == 'system' %}+{% endif %}"
         "{% endfor %}"
     )
     (chat / "tokenizer_config.json").write_text(json.dumps(config))
@@ -283,7 +287,7 @@ def test_prompts_are_rendered_as_the_backend_renders_them(tmp_path):
     cohorts = [Cohort("c", items)]
     system = "1"
     got = measure_alignments(str(chat), cohorts, [rollouts], probe, system)
-    assert render_prompt(items[0], tok, system) == "1:" + PROMPTS[0]
+    assert render_prompt(items[0], tok, system) == "1+" + PROMPTS[0]  # in the vocabulary
     want = cohort_alignments(
         model,
         tok,
