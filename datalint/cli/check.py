@@ -171,6 +171,7 @@ def build_check(paths: tuple[str, ...], flags: dict[str, Any]) -> tuple[Any, tup
         rollouts_per_item=params.n,
         adaptive_k=bool(pick(flags, config, "adaptive_k")),
         adaptive_first=pick(flags, config, "adaptive_first"),
+        adaptive_budget=float(pick(flags, config, "adaptive_budget")),
         temperature=params.temperature,
         max_new_tokens=params.max_new_tokens,
         seed=params.seed,
