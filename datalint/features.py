@@ -333,7 +333,7 @@ def _weighted(groups: Sequence[Group]) -> list[Group]:
         return list(groups)
     scale = lcm(*(w.denominator for w in weights))
     return [
-        Group(g.rewards, g.rollouts * int(w * scale), 1, g.unseen)
+        Group(g.rewards, g.rollouts * int(w * scale), unseen=g.unseen)
         for g, w in zip(groups, weights, strict=True)
     ]
 

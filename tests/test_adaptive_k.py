@@ -4,6 +4,7 @@ the features of stopped groups; ``--adaptive-k`` on check and rollout."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import operator
 import subprocess
@@ -14,15 +15,17 @@ import pytest
 from click.testing import CliRunner
 
 from datalint.cli import cli
-from datalint.features import Group, compute_cohort_features
+from datalint.features import Group, Unseen, compute_cohort_features
 from datalint.grade import Grading
 from datalint.load.records import Item, Rollout, Source
+from datalint.rollout import adaptive
 from datalint.rollout.adaptive import (
     AdaptiveBudget,
     BetaPrior,
     adaptive_rollouts,
     agreeing_side,
     chance_open,
+    passes,
     stage_sizes,
 )
 from datalint.rollout.base import SamplingParams
@@ -157,6 +160,8 @@ def test_chance_open_by_hand() -> None:
 
 def test_agreeing_side_and_stage_sizes() -> None:
     assert agreeing_side([1.0, 0.7]) is True
+    assert agreeing_side([0.5, 1.0]) is True  # 0.5 passes
+    assert passes([0.5, 0.49, 1.0, 0.0]) == 2
     assert agreeing_side([0.0, 0.2]) is False  # 0.2 fails the 0.5 pass threshold
     assert agreeing_side([1.0, 0.0]) is None
     assert agreeing_side([]) is None
@@ -200,17 +205,18 @@ def test_agreeing_items_grow_in_stages_and_disagreeing_ones_stop(tmp_path: Path)
 
 def test_the_budget_grows_the_most_open_item_first(tmp_path: Path) -> None:
     # 32 rollouts at fixed k; a budget of 10 leaves 2 after the first stage: one item grows to
-    # 4, the most open: right (P(open) 0.616 against 0.445 for wrong and late)
+    # 4, the most open: right (P(open) 0.616 against 0.445 for wrong and late), though last
     backend = PrefixStableBackend()
+    last = list(reversed(_items()))  # late, mixed, wrong, right
     _, budget = adaptive_rollouts(
-        _items(),
+        last,
         SamplingParams(n=8),
         _obtain(backend, tmp_path),
         Grading(),
         budget=10 / 32,
         extends=True,
     )
-    assert budget.kept == [4, 2, 2, 2]
+    assert budget.kept == [2, 2, 2, 4]
     assert sum(budget.spent) == 10
     # 16: the 3 agreeing items to 4 (6), then nothing can reach 8 within the 2 left
     _, half = adaptive_rollouts(
@@ -222,6 +228,54 @@ def test_the_budget_grows_the_most_open_item_first(tmp_path: Path) -> None:
         extends=True,
     )
     assert half.kept == [4, 4, 2, 4] and sum(half.spent) == 14
+
+
+def test_an_item_no_more_open_than_the_threshold_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # right's P(open) after its first 2 is exactly the threshold: it stops (growth needs more)
+    prior = BetaPrior.fit([2, 0, 1, 0], 2)
+    monkeypatch.setattr(adaptive, "OPEN_ABOVE", chance_open(prior, [1.0, 1.0], 8))
+    _, budget = adaptive_rollouts(
+        _items(),
+        SamplingParams(n=8),
+        _obtain(PrefixStableBackend(), tmp_path),
+        Grading(),
+        budget=1.0,
+        extends=True,
+    )
+    assert budget.kept == [2, 2, 2, 2]  # wrong and late are less open still
+
+
+def test_every_stage_is_graded_with_the_grading_given(tmp_path: Path) -> None:
+    # gold "3.0" with no verifier of its own: the numeric default passes "3", exact would not
+    items = [dataclasses.replace(it, answer="3.0", verifier=None) for it in _items()]
+    _, budget = adaptive_rollouts(
+        items,
+        SamplingParams(n=8),
+        _obtain(PrefixStableBackend(), tmp_path),
+        Grading(default_verifier="numeric"),
+        budget=1.0,
+        extends=True,
+    )
+    assert budget.prior == BetaPrior.fit([2, 0, 1, 0], 2)
+    assert budget.kept == [8, 8, 2, 4]  # late passes its 3rd and 4th: it disagrees at 4
+
+
+def test_a_group_the_stage_cannot_grow_costs_nothing_more(tmp_path: Path) -> None:
+    # a stage that answers with the rollouts the item already has (replayed: they are all
+    # there is) spends nothing, and the item keeps them
+    calls = []
+
+    def obtain(items, params, prefixes=None):  # type: ignore[no-untyped-def]
+        calls.append(params.n)
+        if prefixes is not None:
+            return [list(p) for p in prefixes]
+        return [[Rollout("3"), Rollout("3")] for _ in items]
+
+    _, budget = adaptive_rollouts(_items(), SamplingParams(n=8), obtain, Grading(), extends=True)
+    assert calls == [2, 4]  # nothing came back bigger, so nothing is open for the stage of 8
+    assert budget.kept == [2, 2, 2, 2] and budget.spent == [2, 2, 2, 2]
 
 
 def test_a_backend_that_is_not_prefix_stable_pays_each_stage_in_full(tmp_path: Path) -> None:
@@ -258,6 +312,7 @@ def test_adaptive_with_a_group_of_two_or_less_is_fixed_k(tmp_path: Path) -> None
     )
     assert budget.kept == [2, 2, 2, 2] and budget.spent == [2, 2, 2, 2]
     assert len(backend.sampled) == 4
+    assert budget.prior is None  # nothing to grow, nothing to fit
     assert budget.group(0, [1.0, 1.0], []).unseen is None
 
 
@@ -300,6 +355,29 @@ def test_the_features_of_a_stopped_group_are_expectations_by_hand() -> None:
     assert f["len_mean"] == pytest.approx((4 * 1 + 4 * 2) / 8)
     assert f["mean_logprob"] == pytest.approx((4 * -1.0 + 4 * -2.0) / 8)
     assert f["logprob_p50"] == pytest.approx(-1.5)
+    # the order of the groups does not matter (a full group before a stopped one)
+    again = compute_cohort_features([b, a], target_similarity=None)
+    for name in ("frac_all_correct", "frac_nondegenerate", "pass_rate", "adv_std", "len_mean"):
+        assert again[name] == pytest.approx(f[name])
+
+
+def test_stopped_groups_with_partial_credit_a_failing_side_and_an_empty_group() -> None:
+    # A: stopped at 2 of 4 on 0.7 and 0.5 (both pass); chances (0.1, 0.1, 0.3) are renormalised
+    # to (0.2, 0.2, 0.6). B: stopped at 2 of 4, both failed, chances (0.5, 0.5). C: no grade.
+    a = Group([0.7, 0.5], [], unseen=Unseen((0.1, 0.1, 0.3)))
+    b = Group([0.0, 0.0], [], unseen=Unseen((0.5, 0.5, 0.0)))
+    c = Group([], [Rollout("x")])
+    f = compute_cohort_features([c, a, b], target_similarity=None)
+    assert f["n_groups"] == 2
+    # A's completions pass 2, 3, 4 of 4 with 0.2, 0.2, 0.6 (0.85 expected); B's 0 or 1 of 4
+    assert f["group_passrate_mean"] == pytest.approx((0.85 + 0.125) / 2)
+    assert f["frac_all_wrong"] == pytest.approx(0.5 / 2)  # B fails all 4 with chance 0.5
+    assert f["frac_all_correct"] == 0.0  # 0.7 and 0.5 are passes but not rewards of 1
+    assert f["frac_nondegenerate"] == pytest.approx((1 + 0.5) / 2)
+    # pooled rewards: A's values 0.7, 0.5 and j ones; B's 0s and j ones; 8 values in all
+    total = (1.2 + 0.2 * 0 + 0.2 * 1 + 0.6 * 2) + (0.5 * 0 + 0.5 * 1)
+    assert f["reward_mean"] == pytest.approx(total / 8)
+    assert f["pass_rate"] == pytest.approx((0.85 * 4 + 0.125 * 4) / 8)
 
 
 def test_a_fractional_weight_and_fixed_groups_unchanged() -> None:
@@ -316,6 +394,10 @@ def test_a_fractional_weight_and_fixed_groups_unchanged() -> None:
     plain = compute_cohort_features([Group([0.0] * 3, a.rollouts), b], target_similarity=None)
     assert plain["pass_rate"] == f["pass_rate"]
     assert plain["len_mean"] == pytest.approx((3 * 1 + 8 * 2) / 11)
+    # weights 2 and 4, none of them 1: lengths 1 (x2, weight 2) and 2 (x1, weight 4)
+    two = Group([1.0], [Rollout("3")] * 2, weight=2)
+    four = Group([1.0], [Rollout("33")], weight=4)
+    assert compute_cohort_features([two, four])["len_mean"] == pytest.approx((4 + 8) / 8)
 
 
 def test_the_budget_builds_the_stopped_groups() -> None:
@@ -333,6 +415,16 @@ def test_the_budget_builds_the_stopped_groups() -> None:
     # Beta(2, 3) after 1 pass of 3 graded: all 4 more fail with (3/5)(4/6)(5/7)(6/8) = 3/14
     assert half.unseen.chances[0] == pytest.approx(3 / 14)
     assert budget.group(0, [1.0], [Rollout("3")]).unseen is None  # not the group it kept
+    plain = budget.group(1, [1.0] * 8, rollouts * 4)
+    assert plain.rewards == [1.0] * 8 and plain.rollouts == rollouts * 4
+    assert stopped.rewards == [1.0, 1.0] and stopped.rollouts == rollouts
+    # a reward of 0.5 passes: Beta(3, 1) as after 2 passes
+    assert budget.group(0, [0.5, 0.5], rollouts).unseen == stopped.unseen
+    # a group stopped at 1 (a first stage of 1) stands for its 8; an unreadable item (0) not
+    single = AdaptiveBudget(first=1, full=8, prior=BetaPrior(1.0, 1.0), kept=[1, 0])
+    one = single.group(0, [0.0], [Rollout("9")])
+    assert one.weight == 8 and one.unseen is not None and one.unseen.count == 7
+    assert single.group(1, [], []).unseen is None and single.group(1, [], []).weight == 1
 
 
 def _data(tmp_path: Path) -> Path:

@@ -11,9 +11,11 @@ not degenerate at full k, and stops. A stopped group stands for its full group: 
 its unseen rollouts through the beta-binomial posterior (:class:`datalint.features.Unseen`).
 
 Every request is a whole group with the sampling parameters of fixed k but for ``n``, so the full
-group is the fixed-k cache row (shared both ways with fixed-k runs), and on a prefix-stable
-backend (transformers: rollout j's seed is ``sample_seed(item_seed, j)`` whatever n) each stage's
-first rollouts are the ones already drawn. Each stage size has its own cache rows.
+group is the fixed-k cache row (shared both ways with fixed-k runs). On a prefix-stable backend
+(transformers: rollout j's seed is ``sample_seed(item_seed, j)`` whatever n) a stage generates
+only the rollouts an item lacks, and the group it grows to is the one fixed k draws; other
+backends sample each stage's group anew, and the budget counts that. Each stage size has its own
+cache rows.
 """
 
 from __future__ import annotations
@@ -89,11 +91,18 @@ class BetaPrior:
         )
 
 
+def passes(rewards: list[float]) -> int:
+    """How many graded rollouts pass (reward >= 0.5)."""
+    return sum(1 for r in rewards if r >= PASS_THRESHOLD)
+
+
 def agreeing_side(rewards: list[float]) -> bool | None:
     """True if every graded rollout passes, False if every one fails, None if they disagree
     (or there are none)."""
-    passed = {r >= PASS_THRESHOLD for r in rewards}
-    return next(iter(passed)) if len(passed) == 1 else None
+    passed = passes(rewards)
+    if not rewards or 0 < passed < len(rewards):
+        return None
+    return passed == len(rewards)
 
 
 def chance_open(prior: BetaPrior, rewards: list[float], full: int) -> float:
@@ -101,7 +110,7 @@ def chance_open(prior: BetaPrior, rewards: list[float], full: int) -> float:
     side = agreeing_side(rewards)
     if side is None:
         return 1.0
-    chances = prior.unseen(len(rewards) if side else 0, len(rewards), full - len(rewards)).chances
+    chances = prior.unseen(passes(rewards), len(rewards), full - len(rewards)).chances
     return 1.0 - (chances[-1] if side else chances[0])
 
 
@@ -139,8 +148,7 @@ class AdaptiveBudget:
         kept = self.kept[index]
         if self.prior is None or not 0 < kept < self.full or len(rollouts) != kept:
             return Group(rewards, rollouts)
-        passes = sum(1 for r in rewards if r >= PASS_THRESHOLD)
-        unseen = self.prior.unseen(passes, len(rewards), self.full - kept)
+        unseen = self.prior.unseen(passes(rewards), len(rewards), self.full - kept)
         return Group(rewards, rollouts, weight=self.full / kept, unseen=unseen)
 
     def provenance(self, indices: range | list[int]) -> dict[str, object]:
@@ -190,14 +198,8 @@ def adaptive_rollouts(
     rewards = _graded(items, results, grading)
     plan.spent = [len(r) for r in results]
     complete = [i for i, r in enumerate(results) if len(r) == plan.first]
-    plan.prior = BetaPrior.fit(
-        [
-            sum(1 for x in rewards[i] if x >= PASS_THRESHOLD)
-            for i in complete
-            if len(rewards[i]) == plan.first
-        ],
-        plan.first,
-    )
+    graded = [passes(rewards[i]) for i in complete if len(rewards[i]) == plan.first]
+    plan.prior = BetaPrior.fit(graded, plan.first)
     left = budget * len(items) * params.n - sum(plan.spent)
     open_items = complete
     for size in sizes[1:]:
