@@ -45,6 +45,7 @@ OPTION_TYPES: dict[str, tuple[type, ...]] = {
     "adaptive-k": (bool,),
     "adaptive-first": (int,),
     "gradient-signals": (bool,),
+    "adaptive-budget": (int, float),
     # --backend openai
     "base-url": (str,),
     "api-key-env": (str,),
@@ -61,6 +62,7 @@ OPTION_MINIMUMS: dict[str, int] = {
     "cohort-size": 1,
     "rollouts-per-item": 1,
     "adaptive-first": 1,
+    "adaptive-budget": 0,
     "temperature": 0,
     "max-new-tokens": 1,
     "seed": 0,
@@ -151,6 +153,8 @@ def option_problem(key: str, value: float) -> str | None:
     minimum = OPTION_MINIMUMS.get(key)
     if minimum is not None and value < minimum:
         return f"must be at least {minimum} (got {value})"
+    if key == "adaptive-budget" and not 0 < value <= 1:
+        return f"must be a share of fixed k's rollouts, above 0 and at most 1 (got {value})"
     return None
 
 

@@ -41,7 +41,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from itertools import chain
+from math import lcm
 
 import numpy as np
 
@@ -53,19 +55,36 @@ ADVANTAGE_EPS = 1e-4  # trl GRPOTrainer: advantages / (std_rewards + 1e-4)
 PASS_THRESHOLD = 0.5
 
 
+@dataclass(frozen=True, slots=True)
+class Unseen:
+    """The rollouts of a group that adaptive k did not sample, as its posterior sees them:
+    ``chances[j]`` is the probability that exactly j of them would pass (j = 0 .. count)."""
+
+    chances: tuple[float, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.chances) - 1
+
+
 @dataclass(slots=True)
 class Group:
     """One item's graded rewards and its rollouts.
 
     ``rewards`` may be shorter than ``rollouts`` when a verifier failed on some of them; reward
     features read ``rewards``, length and logprob features read ``rollouts``.
+
+    Adaptive k's group that stopped before the full k (see ``docs/features.md``, "Adaptive k"):
+    ``unseen`` is the posterior of the rest, and the reward features are their expectation over
+    it (each possible full group, its unseen rollouts graded 1 or 0, weighs its chance);
+    ``weight`` is what each sampled rollout stands for in the length and logprob features (full
+    k / sampled, so every item weighs as under fixed k).
     """
 
     rewards: list[float]
     rollouts: list[Rollout] = field(default_factory=list)
-    # how many rollouts each one stands for in the pooled features: adaptive k's group that
-    # stopped at 2 of 8 (its 2 agreed) has weight 4, so every item weighs as under fixed k
-    weight: int = 1
+    weight: float = 1
+    unseen: Unseen | None = None
 
 
 FeatureValues = dict[str, float | None]
@@ -148,6 +167,8 @@ REWARD_FEATURES_MISSING: FeatureValues = {
 
 
 def reward_features(groups: Sequence[Group]) -> FeatureValues:
+    if any(g.unseen is not None and g.rewards for g in groups):
+        return _expected_reward_features(groups)
     seg = _segments([g.rewards for g in groups])
     if seg is None:
         return dict(REWARD_FEATURES_MISSING)
@@ -167,6 +188,77 @@ def reward_features(groups: Sequence[Group]) -> FeatureValues:
         "pass_rate": float(passed.mean()),
         "group_passrate_mean": float(group_pass.mean()),
         "group_passrate_std": float(group_pass.std()),
+    }
+
+
+def _completions(groups: Sequence[Group]) -> tuple[list[list[float]], list[float], list[int]]:
+    """Each graded group as the full groups it may complete to, with their chances and the
+    index of the group they complete: a group without ``unseen`` is itself (chance 1); one with
+    ``unseen`` is its rewards followed by j passes (1.0) and count - j failures (0.0), for each j
+    with a chance above 0 (chances renormalised to sum to 1 over the group)."""
+    lists: list[list[float]] = []
+    chances: list[float] = []
+    owners: list[int] = []
+    for owner, group in enumerate(g for g in groups if g.rewards):
+        if group.unseen is None:
+            lists.append(list(group.rewards))
+            chances.append(1.0)
+            owners.append(owner)
+            continue
+        count = group.unseen.count
+        total = sum(group.unseen.chances)
+        for passes, chance in enumerate(group.unseen.chances):
+            if chance > 0:
+                lists.append([*group.rewards, *[1.0] * passes, *[0.0] * (count - passes)])
+                chances.append(chance / total)
+                owners.append(owner)
+    return lists, chances, owners
+
+
+def _expected_reward_features(groups: Sequence[Group]) -> FeatureValues:
+    """The reward features from expected sums: every per-group share is the mean over groups of
+    each group's expected value, and every pooled mean and std is that of the pooled values
+    weighted by their completion's chance (the ratio of expected sums; exact for the means)."""
+    lists, chances, owners = _completions(groups)
+    seg = _segments(lists)
+    assert seg is not None  # at least one group has rewards
+    per_completion = np.asarray(chances, dtype=np.float64)
+    owner = np.asarray(owners, dtype=np.intp)
+    per_value = per_completion[seg.ids]
+
+    def pooled(values: np.ndarray) -> tuple[float, float]:
+        mean = float(np.dot(per_value, values) / per_value.sum())
+        square = float(np.dot(per_value, values * values) / per_value.sum())
+        return mean, float(np.sqrt(max(square - mean * mean, 0.0)))
+
+    def expected(values: np.ndarray) -> np.ndarray:
+        """Per group, the chance-weighted mean of its completions' values."""
+        return np.bincount(owner, weights=per_completion * values) / np.bincount(
+            owner, weights=per_completion
+        )
+
+    def share(flags: np.ndarray) -> float:
+        return float(expected(flags.astype(np.float64)).mean())
+
+    rewards = seg.values
+    advantages = seg.advantages()
+    mins, maxs = seg.mins(), seg.maxs()
+    passed = (rewards >= PASS_THRESHOLD).astype(np.float64)
+    group_pass = seg.sums(passed) / seg.counts
+    pass_mean = share(group_pass)
+    reward_mean, reward_std = pooled(rewards)
+    spread = float(expected(group_pass**2).mean()) - pass_mean**2
+    return {
+        "adv_std": pooled(advantages)[1],
+        "frac_nondegenerate": share(mins != maxs),
+        "adv_absmean": pooled(np.abs(advantages))[0],
+        "frac_all_correct": share(mins >= 1.0),
+        "frac_all_wrong": share(maxs <= 0.0),
+        "reward_mean": reward_mean,
+        "reward_std": reward_std,
+        "pass_rate": pooled(passed)[0],
+        "group_passrate_mean": pass_mean,
+        "group_passrate_std": float(np.sqrt(max(spread, 0.0))),
     }
 
 
@@ -231,20 +323,26 @@ def familiarity_features(rollouts: Sequence[Rollout]) -> FeatureValues:
     }
 
 
-def _weighted(group: Group) -> Group:
-    """A group with weight w as w copies of its rewards and rollouts (integer weights make
-    every pooled mean, std and percentile the weighted one; group-level features are unchanged,
-    and an all-equal group's advantages stay 0)."""
-    if group.weight <= 1:
-        return group
-    return Group(group.rewards * group.weight, group.rollouts * group.weight)
+def _weighted(groups: Sequence[Group]) -> list[Group]:
+    """The groups with each one's rollouts repeated in proportion to its weight (rational
+    weights over a common denominator), so that every pooled mean, std and percentile of the
+    length and logprob features is the weighted one. Rewards are left as they are: the reward
+    features read a stopped group through ``unseen``."""
+    weights = [Fraction(g.weight).limit_denominator(1000) for g in groups]
+    if all(w == 1 for w in weights):
+        return list(groups)
+    scale = lcm(*(w.denominator for w in weights))
+    return [
+        Group(g.rewards, g.rollouts * int(w * scale), unseen=g.unseen)
+        for g, w in zip(groups, weights, strict=True)
+    ]
 
 
 def compute_cohort_features(
     groups: Sequence[Group], *, target_similarity: float | None = None
 ) -> FeatureValues:
     """All 23 features of one cohort, keyed and ordered as ``FEATURE_NAMES``."""
-    groups = [_weighted(g) for g in groups]
+    groups = _weighted(groups)
     values: FeatureValues = {
         **reward_features(groups),
         "target_similarity": None if target_similarity is None else float(target_similarity),

@@ -9,6 +9,7 @@ data. A cohort with no readable item left is not measured at all (``unjudged``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from datalint.cohorts import make_cohorts
@@ -58,12 +59,14 @@ def measure_cohorts(
     served: Any = None,
     adaptive_k: bool = False,
     adaptive_first: int = 2,
+    adaptive_budget: float = 0.5,
     gradient_signals: bool = False,
 ) -> CohortMeasurement:
     """``grading`` (config verifiers, extraction) wins over ``default_verifier`` when given.
 
     ``adaptive_k``: each item's group under :mod:`datalint.rollout.adaptive`'s rule (2, then
-    ``params.n`` where they disagree); each cohort report's ``sampling`` records the budget.
+    more where the full group is still open, within ``adaptive_budget`` of fixed k's
+    rollouts); each cohort report's ``sampling`` records the budget.
 
     ``gradient_signals``: each report's ``signals`` get :mod:`datalint.signals.grad_align`'s
     gradient alignment with the probe, when it can be computed (see ``can_align``).
@@ -77,7 +80,11 @@ def measure_cohorts(
     grading = grading or Grading(default_verifier=default_verifier)
     calls: list[RolloutStats] = []
 
-    def obtain(some: list[Item], sampling: SamplingParams) -> list[list[Rollout]]:
+    def obtain(
+        some: list[Item],
+        sampling: SamplingParams,
+        prefixes: list[list[Rollout]] | None = None,
+    ) -> list[list[Rollout]]:
         calls.append(stats if not calls else RolloutStats())  # the first call sees every item
         return obtain_rollouts(
             some,
@@ -92,13 +99,23 @@ def measure_cohorts(
             stats=calls[-1],
             model_options=model_options,
             served=served,
+            prefixes=prefixes,
         )
 
     budget = None
     if adaptive_k:
         from datalint.rollout.adaptive import adaptive_rollouts
+        from datalint.rollout.backends import PREFIX_STABLE
 
-        rollouts, budget = adaptive_rollouts(ordered, params, obtain, grading, first=adaptive_first)
+        rollouts, budget = adaptive_rollouts(
+            ordered,
+            params,
+            obtain,
+            grading,
+            first=adaptive_first,
+            budget=adaptive_budget,
+            extends=rollouts_file is None and backend in PREFIX_STABLE,
+        )
     else:
         rollouts = obtain(ordered, params)
     unreadable = [(ordered[i], why) for i, why in sorted(stats.unreadable.items())]
@@ -133,7 +150,9 @@ def measure_cohorts(
         similarity=similarity,
         grading=grading,
         probe_items=probe_items,
-        weights=None if budget is None else [[budget.weight(i) for i in keep] for keep in kept],
+        groups=None
+        if budget is None
+        else [[partial(budget.group, i) for i in keep] for keep in kept],
     )
     if budget is not None:
         for report, keep in zip(reports, kept, strict=True):

@@ -44,9 +44,10 @@ class CheckOptions:
     backend: str = "transformers"
     model: str | None = None
     rollouts_per_item: int = 8
-    adaptive_k: bool = False  # 2 rollouts per item, the full group where they disagree
+    adaptive_k: bool = False  # 2 rollouts per item, more where the full group is still open
     adaptive_first: int = 2
     gradient_signals: bool | None = None  # None: when the predictor takes them
+    adaptive_budget: float = 0.5  # the most rollouts adaptive k spends, a share of fixed k's
     temperature: float = 1.0
     max_new_tokens: int = 256
     seed: int = 0
@@ -271,6 +272,7 @@ def _model_stages(
         gate=gate,
         adaptive_k=opts.adaptive_k,
         adaptive_first=opts.adaptive_first,
+        adaptive_budget=opts.adaptive_budget,
         trust_rollouts=opts.trust_rollouts,
         model_options=ModelOptions(opts.dtype, opts.device, opts.system_prompt),
         served=opts.served,

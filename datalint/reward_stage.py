@@ -20,7 +20,7 @@ Message templates may use these context keys: cohort features: ``cohort_id``, ``
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 
 from datalint.engine import Gate
@@ -31,6 +31,7 @@ from datalint.load.records import Cohort, Item, Rollout, Source
 from datalint.signals import triage
 
 CohortRollouts = Sequence[Sequence[Rollout]]  # per item of a cohort, its rollouts
+MakeGroup = Callable[[list[float], list[Rollout]], Group]  # an item's graded rewards -> its Group
 _MAX_RANGES_SHOWN = 6
 
 
@@ -43,7 +44,7 @@ def evaluate_cohorts(
     default_verifier: str = DEFAULT_VERIFIER,
     grading: Grading | None = None,
     probe_items: Sequence[Item] | None = None,
-    weights: Sequence[Sequence[int]] | None = None,
+    groups: Sequence[Sequence[MakeGroup]] | None = None,
 ) -> list[CohortReport]:
     """One :class:`CohortReport` per cohort, in order; findings go to ``gate``.
 
@@ -51,8 +52,9 @@ def evaluate_cohorts(
     mapping by cohort id, or None to replay the items' own ``rollouts``. ``similarity`` maps a
     cohort id to its target_similarity (missing when absent). Grading fills ``Rollout.reward``;
     ``grading`` (else ``default_verifier`` alone) says how. ``probe_items`` let triage find an
-    answer that a probe item holds (RW204). ``weights`` (parallel to ``cohorts``, one per item)
-    is each item's :attr:`Group.weight` (adaptive k).
+    answer that a probe item holds (RW204). ``groups`` (parallel to ``cohorts``, one per item)
+    makes each item's :class:`Group` from its grades (adaptive k: a stopped group stands for
+    the full one); by default a group is its rewards and rollouts.
     """
     grading = grading or Grading(default_verifier=default_verifier)
     probe = triage.ProbeAnswers(probe_items) if probe_items and gate.wants(triage.LEAK) else None
@@ -60,8 +62,8 @@ def evaluate_cohorts(
     for index, cohort in enumerate(cohorts):
         per_item = _rollouts_of(cohort, index, rollouts)
         sim = similarity.get(cohort.id) if similarity is not None else None
-        weight = list(weights[index]) if weights is not None else None
-        reports.append(_evaluate_cohort(cohort, per_item, gate, sim, grading, probe, weight))
+        make = list(groups[index]) if groups is not None else None
+        reports.append(_evaluate_cohort(cohort, per_item, gate, sim, grading, probe, make))
     return reports
 
 
@@ -90,7 +92,7 @@ def _evaluate_cohort(
     target_similarity: float | None,
     grading: Grading,
     probe: triage.ProbeAnswers | None = None,
-    weights: list[int] | None = None,
+    make_groups: list[MakeGroup] | None = None,
 ) -> CohortReport:
     grades = grade_items(cohort.items, per_item, grading=grading)
     rewards = grades.rewards
@@ -136,8 +138,8 @@ def _evaluate_cohort(
             item, item_rollouts, gate, grading=grading, cohort=cohort.id, probe=probe
         )
 
-    weights = weights if weights is not None else [1] * len(cohort.items)
-    groups = [Group(r, ro, w) for r, ro, w in zip(rewards, per_item, weights, strict=True)]
+    makers: list[MakeGroup] = make_groups or [Group] * len(cohort.items)
+    groups = [make(list(r), ro) for make, r, ro in zip(makers, rewards, per_item, strict=True)]
     features = compute_cohort_features(groups, target_similarity=target_similarity)
     context = _cohort_context(cohort, diagnostics)
     if cohort.items:

@@ -178,6 +178,7 @@ def build_check(paths: tuple[str, ...], flags: dict[str, Any]) -> tuple[Any, tup
         adaptive_k=bool(pick(flags, config, "adaptive_k")),
         adaptive_first=pick(flags, config, "adaptive_first"),
         gradient_signals=pick(flags, config, "gradient_signals"),
+        adaptive_budget=float(pick(flags, config, "adaptive_budget")),
         temperature=params.temperature,
         max_new_tokens=params.max_new_tokens,
         seed=params.seed,

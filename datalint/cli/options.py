@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "trust_rollouts": False,
     "adaptive_k": False,
     "adaptive_first": 2,
+    "adaptive_budget": 0.5,
     "dtype": "float32",
     "device": "auto",
 }
@@ -117,14 +118,21 @@ _OPTIONS = (
         "--adaptive-k",
         is_flag=True,
         default=None,
-        help="Sample --adaptive-first rollouts per problem and the full --rollouts-per-item "
-        "only where those disagree.  [default: always the full group]",
+        help="Sample --adaptive-first rollouts per problem, then grow (doubling up to "
+        "--rollouts-per-item) the problems whose full group could still disagree, within "
+        "--adaptive-budget.  [default: always the full group]",
     ),
     click.option(
         "--adaptive-first",
         type=click.IntRange(1),
         default=None,
         help="With --adaptive-k: the rollouts every problem gets first.  [default: 2]",
+    ),
+    click.option(
+        "--adaptive-budget",
+        type=FiniteFloat(0, 1, min_open=True),
+        default=None,
+        help="With --adaptive-k: the most rollouts spent, as a share of fixed k's.  [default: 0.5]",
     ),
     click.option(
         "--trust-rollouts",

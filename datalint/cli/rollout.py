@@ -88,7 +88,11 @@ def _run(paths: tuple[str, ...], output: str, quiet: bool, flags: dict[str, Any]
     trust = bool(pick(flags, config, "trust_rollouts"))
     calls: list[RolloutStats] = []
 
-    def obtain(some: list[Item], sampling: SamplingParams) -> list[list[Rollout]]:
+    def obtain(
+        some: list[Item],
+        sampling: SamplingParams,
+        prefixes: list[list[Rollout]] | None = None,
+    ) -> list[list[Rollout]]:
         calls.append(stats if not calls else RolloutStats())  # the first call sees every item
         return obtain_rollouts(
             some,
@@ -103,16 +107,27 @@ def _run(paths: tuple[str, ...], output: str, quiet: bool, flags: dict[str, Any]
             served=served,
             trust_inline=trust,
             model_options=model_options(flags, config),
+            prefixes=prefixes,
         )
 
     recorded = params.as_dict()
     if pick(flags, config, "adaptive_k"):
         from datalint.cli.options import grading_setup
         from datalint.rollout.adaptive import adaptive_rollouts
+        from datalint.rollout.backends import PREFIX_STABLE
 
         grading = grading_setup({}, config)
         first = pick(flags, config, "adaptive_first")
-        rollouts, budget = adaptive_rollouts(items, params, obtain, grading, first=first)
+        share = float(pick(flags, config, "adaptive_budget"))
+        rollouts, budget = adaptive_rollouts(
+            items,
+            params,
+            obtain,
+            grading,
+            first=first,
+            budget=share,
+            extends=backend in PREFIX_STABLE,
+        )
         recorded["adaptive"] = budget.rule
         note(
             f"adaptive k: {sum(budget.spent)} rollouts for {len(items)} items "

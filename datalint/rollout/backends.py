@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from datalint.rollout.openai_backend import OpenAISettings
 
 BACKEND_NAMES = ("transformers", "vllm", "openai")
+# backends whose rollout j depends on (prompt, seed, j) alone (RolloutBackend.prefix_stable)
+PREFIX_STABLE = frozenset({"transformers"})
 TINY_POLICY = "tiny-policy"
 
 

@@ -187,6 +187,11 @@ class RolloutBackend(Protocol):
 
     ``seeds[i]`` is the seed of ``prompts[i]``; a backend must give the same rollouts for the same
     (prompt, seed) whatever else is in the batch, as far as its kernels allow.
+
+    A backend whose rollout j depends only on (prompt, seed, j), never on n, may say so with
+    ``prefix_stable = True`` and take ``generate(..., start=h)`` for rollouts h .. n - 1 alone:
+    the rollout stage then extends a group it already has (adaptive k's stages) instead of
+    sampling it again.
     """
 
     name: str

@@ -62,8 +62,14 @@ def obtain_rollouts(
     trust_inline: bool = False,
     model_options: ModelOptions | None = None,
     served: OpenAISettings | None = None,
+    prefixes: list[list[Rollout]] | None = None,
 ) -> list[list[Rollout]]:
     """One list of rollouts per item, in the order of ``items``.
+
+    ``prefixes`` (parallel to ``items``): rollouts 0 .. h - 1 an item already has with these
+    parameters but a smaller n (adaptive k's previous stage). A prefix-stable backend generates
+    only the rest and the item's group starts with those very Rollout objects; any other backend
+    samples the whole group again.
 
     ``backend`` overrides ``backend_name``/``model`` (tests and benches pass their own);
     ``served`` holds the ``openai`` backend's settings.
@@ -103,7 +109,13 @@ def obtain_rollouts(
             backend.hash_memo = cache  # type: ignore[attr-defined]
             lent_memo = True
         generated, unreadable = _from_backend(
-            [items[i] for i in pending], backend, params, cache, progress, stats
+            [items[i] for i in pending],
+            backend,
+            params,
+            cache,
+            progress,
+            stats,
+            [prefixes[i] for i in pending] if prefixes is not None else None,
         )
         stats.unreadable.update({pending[i]: why for i, why in unreadable.items()})
     finally:
@@ -191,9 +203,15 @@ def _from_backend(
     cache: RolloutCache | None,
     progress: bool,
     stats: RolloutStats,
+    prefixes: list[list[Rollout]] | None = None,
 ) -> tuple[list[list[Rollout]], dict[int, Unreadable]]:
     prompts = [backend.render(item) for item in items]
     keys: list[CacheKey] = [(p, item_seed(params.seed, p)) for p in prompts]
+    have: dict[CacheKey, list[Rollout]] = {}
+    if prefixes is not None and getattr(backend, "prefix_stable", False):
+        for key, prefix in zip(keys, prefixes, strict=True):
+            if 0 < len(prefix) < params.n:
+                have.setdefault(key, prefix)
     unique = list(dict.fromkeys(keys))  # duplicated items are sampled once
     fingerprint = backend.fingerprint()
     stats.backend, stats.fingerprint = backend.name, fingerprint
@@ -211,16 +229,27 @@ def _from_backend(
         found.update(flagged)
         missing = [k for k in missing if k not in flagged]
     stats.generated = len(missing)
-    chunk = max(1, getattr(backend, "chunk_rows", DEFAULT_CHUNK_ROWS) // params.n)
-    with generation_progress(len(missing) * params.n, enabled=progress_wanted(progress)) as advance:
-        for start in range(0, len(missing), chunk):
-            part = missing[start : start + chunk]
-            rollouts = backend.generate([p for p, _ in part], params, [s for _, s in part])
-            fresh = dict(zip(part, rollouts, strict=True))
-            if cache is not None and not _store(cache, fingerprint, params_key, fresh):
-                cache = None
-            found.update(fresh)
-            advance(len(part) * params.n)
+    by_start: dict[int, list[CacheKey]] = {}
+    for key in missing:
+        by_start.setdefault(len(have.get(key, ())), []).append(key)
+    total = sum(len(keys_) * (params.n - h) for h, keys_ in by_start.items())
+    with generation_progress(total, enabled=progress_wanted(progress)) as advance:
+        for have_n, waiting in sorted(by_start.items()):
+            width = params.n - have_n
+            chunk = max(1, getattr(backend, "chunk_rows", DEFAULT_CHUNK_ROWS) // width)
+            for start in range(0, len(waiting), chunk):
+                part = waiting[start : start + chunk]
+                prompts_, seeds = [p for p, _ in part], [s for _, s in part]
+                if have_n:
+                    rest = backend.generate(prompts_, params, seeds, start=have_n)  # type: ignore[call-arg]
+                    rollouts = [[*have[k], *r] for k, r in zip(part, rest, strict=True)]
+                else:
+                    rollouts = backend.generate(prompts_, params, seeds)
+                fresh = dict(zip(part, rollouts, strict=True))
+                if cache is not None and not _store(cache, fingerprint, params_key, fresh):
+                    cache = None
+                found.update(fresh)
+                advance(len(part) * width)
     if cache is not None:
         _record_use(cache, backend, fingerprint, params_key, unique)
     seen: set[CacheKey] = set()

@@ -32,6 +32,7 @@ class TransformersBackend(FingerprintedModel):
     """Samples with a local HF causal LM directory; torch and the model load on first use."""
 
     name = "transformers"
+    prefix_stable = True  # rollout j's seed is sample_seed(item_seed, j), whatever n
 
     def __init__(
         self,
@@ -120,8 +121,10 @@ class TransformersBackend(FingerprintedModel):
         return self._model
 
     def generate(
-        self, prompts: list[str], params: SamplingParams, seeds: list[int]
+        self, prompts: list[str], params: SamplingParams, seeds: list[int], start: int = 0
     ) -> list[list[Rollout]]:
+        """Rollouts ``start`` .. ``params.n - 1`` of each prompt (rollout j is seeded by
+        ``sample_seed(seed, j)`` alone, so a group's rollouts never depend on n or start)."""
         if len(prompts) != len(seeds):
             raise ValueError("one seed per prompt is needed")
         if not prompts:
@@ -132,16 +135,21 @@ class TransformersBackend(FingerprintedModel):
         by_budget: dict[int, list[int]] = defaultdict(list)
         for index, budget in enumerate(budgets):
             if budget < 1:
-                results[index] = [empty_rollout() for _ in range(params.n)]
+                results[index] = [empty_rollout() for _ in range(start, params.n)]
             else:
                 by_budget[budget].append(index)
         warn_no_room(len(prompts) - sum(len(v) for v in by_budget.values()))
-        per_batch = max(1, self.batch_rows // params.n)
+        per_batch = max(1, self.batch_rows // max(1, params.n - start))
         for budget, indices in sorted(by_budget.items()):
-            for start in range(0, len(indices), per_batch):
-                part = indices[start : start + per_batch]
+            for offset in range(0, len(indices), per_batch):
+                part = indices[offset : offset + per_batch]
                 out = self._generate_batch(
-                    model, [prompts[i] for i in part], params, [seeds[i] for i in part], budget
+                    model,
+                    [prompts[i] for i in part],
+                    params,
+                    [seeds[i] for i in part],
+                    budget,
+                    start,
                 )
                 for index, rollouts in zip(part, out, strict=True):
                     results[index] = rollouts
@@ -171,6 +179,7 @@ class TransformersBackend(FingerprintedModel):
         params: SamplingParams,
         seeds: list[int],
         max_new_tokens: int,
+        start: int = 0,
     ) -> list[list[Rollout]]:
         import torch
         from transformers import GenerationConfig, LogitsProcessorList
@@ -178,8 +187,9 @@ class TransformersBackend(FingerprintedModel):
         from datalint.rollout._torch_sampling import SeededRowSampler
 
         tokenizer = self.tokenizer
-        rows = [p for p in prompts for _ in range(params.n)]
-        row_seeds = [sample_seed(seed, j) for seed in seeds for j in range(params.n)]
+        width = params.n - start
+        rows = [p for p in prompts for _ in range(width)]
+        row_seeds = [sample_seed(seed, j) for seed in seeds for j in range(start, params.n)]
         encoded = tokenizer(rows, return_tensors="pt", padding=True).to(model.device)
         eos = tokenizer.eos_token_id
         sampler = SeededRowSampler(
@@ -217,4 +227,4 @@ class TransformersBackend(FingerprintedModel):
                     n_tokens=n_tokens,
                 )
             )
-        return [rollouts[i : i + params.n] for i in range(0, len(rollouts), params.n)]
+        return [rollouts[i : i + width] for i in range(0, len(rollouts), width)]
