@@ -76,7 +76,10 @@ def tables(summary: dict) -> str:
             f"{_f(c['scoring_over_training_k'], '.2f')} |"
         )
     engaged = summary.get("learned_refit_engaged_at_round")
-    lines += ["", f"The learned arm's ridge refit engaged at round {engaged}."]
+    lines += ["", f"The learned arm's refit first scored a round at round {engaged}."]
+    used = summary.get("learned_refit_rounds")
+    if used:
+        lines[-1] += f" It scored {used['refit']} of the learned arm's {used['rounds']} rounds."
     return "\n".join(lines) + "\n"
 
 
