@@ -76,9 +76,9 @@ def test_gate_engages_the_refit_when_held_out_rounds_beat_the_prior():
     labels = _labels([0.0, 1.0, 2.0], [0.0, 1.0, 2.0], [0, 1, 2])
     x = feature_matrix([lb.features for lb in labels])
     prior = np.array([0.3, 0.3, 0.3])
-    # hold out round 0: fit on pass_rate 1, 2 (z = -1, +1, coef 1/(2+2) = 0.25, intercept 1.2)
-    # -> 0.3 + 1.2 + 0.25 * (0 - 1.5) / 0.5 = 0.75; round 1 -> 0.3 + 0.7 + 0 = 1.0;
-    # round 2 -> 0.3 + 0.2 + 0.25 * 3 = 1.25: ordered as the lifts, 3/3 pairs; the prior 0.5
+    # hold out round 0: fit on pass_rate 1, 2 (z = -1, +1, coef 1/(2+2) = 0.25), scored without
+    # the intercept: 0.3 + 0.25 * (0 - 1.5) / 0.5 = -0.45; round 1 -> 0.3 + 0 = 0.3; round 2
+    # -> 0.3 + 0.25 * 3 = 1.05: ordered as the lifts, 3/3 pairs; the prior ties them all, 0.5
     gate = held_out_gate(x, prior, np.array([0.0, 1.0, 2.0]), [0, 1, 2], alpha=2.0)
     assert (gate.refit_accuracy, gate.prior_accuracy, gate.engaged) == (1.0, 0.5, True)
     assert (gate.n_labels, gate.n_rounds) == (3, 3)
@@ -105,15 +105,22 @@ def test_gate_keeps_the_prior_on_a_tie_one_round_or_too_few_labels():
     online = OnlinePredictor(prior, one_round, min_labels=3, alpha=2.0)
     assert online.version == "prior:adv_std fallback"
     assert online.reason == "under 2 rounds of labels, none to hold out on 3 labels, 1 rounds"
-    # the refit of the engaging test, with one round held out as a pair: rounds 0 and 1 only
+    # lifts 0, 2, 1 at pass_rate 0, 1, 2 (one round each): hold out round 0 -> fitted on
+    # (1, 2), (2, 1): coef -1/(2+2), 0.3 - 0.25 * -3 = 1.05; round 1 -> fitted on (0, 0), (2, 1):
+    # z = 0 there, 0.3; round 2 -> fitted on (0, 0), (1, 2): coef 2/4, 0.3 + 0.5 * 3 = 1.8.
+    # Pairs (0,1) wrong, (0,2) right, (1,2) wrong: 1/3, below the prior's 0.5
+    worse = _labels([0.0, 1.0, 2.0], [0.0, 2.0, 1.0], [0, 1, 2])
+    x = feature_matrix([lb.features for lb in worse])
+    gate = held_out_gate(x, np.full(3, 0.3), np.array([0.0, 2.0, 1.0]), [0, 1, 2], alpha=2.0)
+    assert gate.refit_accuracy == pytest.approx(1 / 3) and gate.prior_accuracy == 0.5
+    assert not gate.engaged and gate.reason == "held-out refit 0.333 <= prior 0.500"
+    # the intercept is left out of held-out scores: the same labels fitted on pass_rate 2 alone
+    # (a constant column, coef 0) score both held-out labels 0.3, whatever the other mean lift
     two = _labels([0.0, 1.0, 2.0], [0.0, 1.0, 2.0], [0, 0, 1])
     x = feature_matrix([lb.features for lb in two])
     gate = held_out_gate(x, np.full(3, 0.3), np.array([0.0, 1.0, 2.0]), [0, 0, 1], alpha=2.0)
-    # held out round 0 (pass_rate 0, 1): fitted on pass_rate 2 alone, a constant -> both score
-    # 0.3 + 1.7 = 2.0 (a tie, half a pair); round 1 -> fitted on 0, 1: 0.3 + 0.2 + 0.25 * 3
-    # = 1.25, below 2.0 though its lift is highest: pairs (0,1) half, (0,2) wrong, (1,2) wrong
-    assert gate.refit_accuracy == pytest.approx(0.5 / 3) and gate.prior_accuracy == 0.5
-    assert not gate.engaged and gate.reason.startswith("held-out refit 0.167 <= prior 0.500")
+    # round 0 -> 0.3, 0.3 (a tie, half a pair); round 1 -> fitted on 0, 1: 0.3 + 0.25 * 3 = 1.05
+    assert gate.refit_accuracy == pytest.approx(2.5 / 3) and gate.engaged
     same = _labels([0.0, 1.0], [0.5, 0.5], [0, 1])  # no pair of distinct lifts to judge
     assert OnlinePredictor(prior, same, min_labels=2, alpha=2.0).reason.startswith(
         "no pair of distinct lifts"

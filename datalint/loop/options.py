@@ -75,7 +75,7 @@ class LoopOptions:
             "min_labels": self.min_labels,
             "ridge_alpha": self.ridge_alpha,
             # v2: ridge on the prior's residual, used only when it wins on held-out rounds
-            "refit": "residual-held-out-gate",
+            "refit": "residual-held-out-gate-2",
             "cohort_size": self.cohort_size,
             "first_training_seed": self.first_training_seed,
         }

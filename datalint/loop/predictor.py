@@ -77,7 +77,12 @@ def held_out_gate(
 ) -> Gate:
     """Leave one round out: score each round's labels with a correction fitted on the others;
     engage the refit only if those scores order the labels' lifts strictly better than the
-    prior does (pairwise accuracy over all pairs of labels)."""
+    prior does (pairwise accuracy over all pairs of labels).
+
+    The held-out scores leave out the correction's intercept: it shifts every candidate of a
+    round alike, so it never changes a pick, while the mean of the *other* rounds' residuals
+    runs against the held-out label's own (high where it is low) and would count against the
+    refit on pairs across rounds for nothing it does."""
     groups = sorted(set(rounds))
     n = len(lift)
     if len(groups) < 2:
@@ -87,7 +92,7 @@ def held_out_gate(
     for g in groups:
         out = where == g
         model = fit_correction(x[~out], prior[~out], lift[~out], alpha)
-        held[out] = prior[out] + model.predict(x[out])
+        held[out] = prior[out] + model.predict(x[out]) - model.intercept
     refit = pairwise_accuracy(held.tolist(), lift.tolist())
     base = pairwise_accuracy(prior.tolist(), lift.tolist())
     if refit is None or base is None:
