@@ -10,6 +10,7 @@ import pytest
 from datalint.features_names import FEATURE_NAMES
 from datalint.loop.draws import argmax
 from datalint.loop.predictor import (
+    Gate,
     Label,
     OnlinePredictor,
     feature_matrix,
@@ -121,8 +122,30 @@ def test_gate_keeps_the_prior_on_a_tie_one_round_or_too_few_labels():
     gate = held_out_gate(x, np.full(3, 0.3), np.array([0.0, 1.0, 2.0]), [0, 0, 1], alpha=2.0)
     # round 0 -> 0.3, 0.3 (a tie, half a pair); round 1 -> fitted on 0, 1: 0.3 + 0.25 * 3 = 1.05
     assert gate.refit_accuracy == pytest.approx(2.5 / 3) and gate.engaged
+    assert online.gate == Gate(3, 1, None, None, False, online.gate.reason)
+    assert online.gate.engaged is False
     same = _labels([0.0, 1.0], [0.5, 0.5], [0, 1])  # no pair of distinct lifts to judge
-    assert OnlinePredictor(prior, same, min_labels=2, alpha=2.0).reason.startswith(
-        "no pair of distinct lifts"
-    )
+    online = OnlinePredictor(prior, same, min_labels=2, alpha=2.0)
+    assert online.gate == Gate(2, 2, None, None, False, "no pair of distinct lifts")
+    assert online.version == "prior:adv_std fallback"
     assert OnlinePredictor(prior, [], min_labels=1, alpha=2.0).predict([]).shape == (0,)
+
+
+def test_feature_matrix_is_float_with_nan_for_missing_features():
+    x = feature_matrix([_row({"pass_rate": 0.5}), {"adv_std": 2.0}])
+    assert x.dtype == np.float64 and x.shape == (2, len(FEATURE_NAMES))
+    assert x[0, FEATURE_NAMES.index("pass_rate")] == 0.5
+    assert x[1, FEATURE_NAMES.index("adv_std")] == 2.0
+    assert int(np.isnan(x).sum()) == 2 * len(FEATURE_NAMES) - 2
+
+
+def test_prior_is_the_shipped_predictor_an_onnx_file_or_adv_std(tmp_path):
+    import shutil
+
+    from datalint.predict import default_predictor_path
+
+    mine = tmp_path / "mine.onnx"
+    shutil.copy(default_predictor_path(), mine)
+    assert load_prior(str(mine)).name == "mine.onnx"
+    assert load_prior(None).name == default_predictor_path().name
+    assert load_prior("adv_std").name == "adv_std fallback"

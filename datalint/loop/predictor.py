@@ -87,16 +87,17 @@ def held_out_gate(
     n = len(lift)
     if len(groups) < 2:
         return Gate(n, len(groups), None, None, False, "under 2 rounds of labels, none to hold out")
+    if len(set(lift.tolist())) < 2:
+        return Gate(n, len(groups), None, None, False, "no pair of distinct lifts")
     held = np.empty(n)
     where = np.asarray(rounds)
     for g in groups:
         out = where == g
         model = fit_correction(x[~out], prior[~out], lift[~out], alpha)
         held[out] = prior[out] + model.predict(x[out]) - model.intercept
-    refit = pairwise_accuracy(held.tolist(), lift.tolist())
-    base = pairwise_accuracy(prior.tolist(), lift.tolist())
-    if refit is None or base is None:
-        return Gate(n, len(groups), refit, base, False, "no pair of distinct lifts")
+    # two distinct lifts make a pair to judge: neither accuracy is None
+    refit = float(pairwise_accuracy(held.tolist(), lift.tolist()))  # type: ignore[arg-type]
+    base = float(pairwise_accuracy(prior.tolist(), lift.tolist()))  # type: ignore[arg-type]
     engaged = refit > base
     sign = ">" if engaged else "<="
     reason = f"held-out refit {refit:.3f} {sign} prior {base:.3f}"
