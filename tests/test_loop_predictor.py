@@ -128,6 +128,11 @@ def test_gate_keeps_the_prior_on_a_tie_one_round_or_too_few_labels():
     online = OnlinePredictor(prior, same, min_labels=2, alpha=2.0)
     assert online.gate == Gate(2, 2, None, None, False, "no pair of distinct lifts")
     assert online.version == "prior:adv_std fallback"
+    # two distinct lifts are one pair: each held-out label is fitted on the other alone (a
+    # constant column, coef 0), so both score 0.3, a tie like the prior's: 0.5 <= 0.5
+    pair = _labels([0.0, 1.0], [0.0, 1.0], [0, 1])
+    online = OnlinePredictor(prior, pair, min_labels=2, alpha=2.0)
+    assert online.gate == Gate(2, 2, 0.5, 0.5, False, "held-out refit 0.500 <= prior 0.500")
     assert OnlinePredictor(prior, [], min_labels=1, alpha=2.0).predict([]).shape == (0,)
 
 
