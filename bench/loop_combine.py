@@ -20,6 +20,7 @@ must reproduce every logged score and version there, or the script stops.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections import defaultdict
@@ -112,6 +113,7 @@ def replay_oracle(prior, settings, row: RoundRow, runs: list[OnlineRun]) -> dict
         )
     entry["predictor_version"] = online.version
     entry["predictor_reason"] = online.reason
+    entry["predictor_gate"] = None if online.gate is None else dataclasses.asdict(online.gate)
     entry["replayed"] = True
     return entry
 
