@@ -63,7 +63,7 @@ def tables(summary: dict) -> str:
         )
     lines += [
         "",
-        "Cost per round (seconds, mean over rounds and seeds, 2 workers on a shared 2-core box):",
+        "Cost per round (seconds, mean over rounds and seeds, on a shared 2-core box):",
         "",
         "| arm | scoring K candidates | training + probe | GRPO runs | per run | "
         "scoring / training K |",
@@ -76,7 +76,14 @@ def tables(summary: dict) -> str:
             f"{_f(c['scoring_over_training_k'], '.2f')} |"
         )
     engaged = summary.get("learned_refit_engaged_at_round")
-    lines += ["", f"The learned arm's ridge refit engaged at round {engaged}."]
+    if engaged is None:
+        lines += ["", "The learned arm's refit never scored a round."]
+    else:
+        lines += ["", f"The learned arm's refit first scored a round at round {engaged}."]
+    used = summary.get("learned_refit_rounds")
+    if used:
+        lines[-1] += f" The prior scored {used['rounds'] - used['refit']} of its {used['rounds']}"
+        lines[-1] += f" rounds, the refit {used['refit']}."
     return "\n".join(lines) + "\n"
 
 

@@ -46,7 +46,15 @@ def _note(message: str) -> None:
     type=click.IntRange(1),
     default=4,
     show_default=True,
-    help="Online labels an arm needs before its predictor is refitted (ridge).",
+    help="Online labels an arm needs before a refit is tried.",
+)
+@click.option(
+    "--refit-alpha",
+    type=click.FloatRange(0, min_open=True),
+    default=400.0,
+    show_default=True,
+    help="Ridge penalty of the refit (a correction to the prior), in labels: it reaches half "
+    "strength at about this many online labels.",
 )
 @click.option("--steps", type=click.IntRange(1), default=8, show_default=True, help="GRPO steps.")
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=2e-5, show_default=True)
@@ -84,6 +92,7 @@ def loop_command(
     arms: str,
     prior: str | None,
     min_labels: int,
+    refit_alpha: float,
     steps: int,
     lr: float,
     num_generations: int,
@@ -105,7 +114,8 @@ def loop_command(
 
     \b
     Arms (same starting weights and candidate draws within a seed):
-      learned  the arm's online predictor (prior, then ridge on its own labels)
+      learned  the arm's online predictor: the prior, corrected by ridge on the arm's own
+               labels only while that wins on held-out rounds
       random   a uniform pick
       p1p      the highest mean p(1-p) of the cohort's items (the free signal)
       oracle   trains every candidate and keeps the best (an upper bound; costs K runs)
@@ -133,6 +143,7 @@ def loop_command(
             arms=chosen,
             prior=prior,
             min_labels=min_labels,
+            ridge_alpha=refit_alpha,
             steps=steps,
             lr=lr,
             num_generations=num_generations,

@@ -23,8 +23,10 @@ class LoopOptions:
     seeds: int = 5
     arms: tuple[str, ...] = ARMS
     prior: str | None = None  # None: the shipped predictor; "adv_std"; or an ONNX path
-    min_labels: int = 4  # online labels an arm needs before its predictor is refitted
-    ridge_alpha: float = 10.0
+    min_labels: int = 4  # online labels an arm needs before a refit is tried
+    # the refit's ridge penalty, in labels: the shipped predictor's 400 calibration cohorts, so
+    # an online label counts as much as one of them (docs/loop/README.md, "The refit")
+    ridge_alpha: float = 400.0
     steps: int = 8
     lr: float = 2e-5
     num_generations: int = 8
@@ -76,6 +78,8 @@ class LoopOptions:
             "candidates": self.candidates,
             "min_labels": self.min_labels,
             "ridge_alpha": self.ridge_alpha,
+            # v2: ridge on the prior's residual, used only when it wins on held-out rounds
+            "refit": "residual-held-out-gate-2",
             "cohort_size": self.cohort_size,
             "first_training_seed": self.first_training_seed,
         }

@@ -1,11 +1,17 @@
-"""An arm's online predictor: the prior until the arm has enough labels of its own, then ridge.
+"""An arm's online predictor: the prior, plus a shrunk correction it must earn on held-out rounds.
 
 The prior is the shipped lift predictor (or ``--prior``: another ONNX file, or ``adv_std``, the
-seed's cold start). Once an arm holds ``min_labels`` realised lifts from its own rounds, its
-predictor is refitted on them before every round: closed-form ridge on the 23 features plus the
-prior's own score as a 24th column, so the refit can keep what the prior knows where the few
-online labels agree with it. Refits are pure functions of the labels, so a resumed loop refits
-exactly the predictor the killed one had.
+seed's cold start). Once an arm holds ``min_labels`` realised lifts from its own rounds, a
+correction is fitted on them before every round: closed-form ridge on the 23 features of the
+*residual* ``lift - prior score``, so the refit's score is ``prior + correction`` and, with the
+shrinkage ``alpha`` (in labels: the correction reaches half strength once the arm holds about
+``alpha`` labels), it starts as the prior itself and moves away only as labels accumulate.
+
+The correction is used only when it beats the prior on the arm's own labels, held out by round
+(:func:`held_out_gate`): each round's labels are scored by a correction fitted on the arm's other
+rounds, and the pairwise accuracy of those scores over every pair of labels must be strictly
+above the prior's. Otherwise the round is scored by the prior, and the version says why. Refits
+are pure functions of the labels, so a resumed loop refits exactly what the killed one had.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from datalint.features_names import FEATURE_NAMES
+from datalint.loop.draws import pairwise_accuracy
 from datalint.loop.options import PRIOR_ADV_STD
 
 
@@ -23,6 +30,19 @@ from datalint.loop.options import PRIOR_ADV_STD
 class Label:
     features: dict[str, float | None]
     lift: float
+    round: int  # the arm's round that measured it: the gate holds labels out round by round
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """The held-out comparison that decides whether an arm's round uses the refit."""
+
+    n_labels: int
+    n_rounds: int
+    refit_accuracy: float | None  # pairwise, of the held-out-round refit scores
+    prior_accuracy: float | None  # pairwise, of the prior's scores on the same labels
+    engaged: bool
+    reason: str
 
 
 def load_prior(prior: str | None):  # type: ignore[no-untyped-def]
@@ -44,45 +64,95 @@ def feature_matrix(rows: Sequence[dict[str, float | None]]) -> np.ndarray:
     return x
 
 
+def fit_correction(x: np.ndarray, prior: np.ndarray, lift: np.ndarray, alpha: float):  # type: ignore[no-untyped-def]
+    """Ridge on standardized features of ``lift - prior``; its prediction is added to the
+    prior's score. The intercept (mean residual) shifts every candidate alike."""
+    from datalint.calibrate.models import fit_ridge
+
+    return fit_ridge(x, np.asarray(lift, dtype=float) - prior, alpha=alpha)
+
+
+def held_out_gate(
+    x: np.ndarray, prior: np.ndarray, lift: np.ndarray, rounds: Sequence[int], alpha: float
+) -> Gate:
+    """Leave one round out: score each round's labels with a correction fitted on the others;
+    engage the refit only if those scores order the labels' lifts strictly better than the
+    prior does (pairwise accuracy over all pairs of labels).
+
+    The held-out scores leave out the correction's intercept: it shifts every candidate of a
+    round alike, so it never changes a pick, while the mean of the *other* rounds' residuals
+    runs against the held-out label's own (high where it is low) and would count against the
+    refit on pairs across rounds for nothing it does."""
+    groups = sorted(set(rounds))
+    n = len(lift)
+    if len(groups) < 2:
+        return Gate(n, len(groups), None, None, False, "under 2 rounds of labels, none to hold out")
+    if len(set(lift.tolist())) < 2:
+        return Gate(n, len(groups), None, None, False, "no pair of distinct lifts")
+    held = np.empty(n)
+    where = np.asarray(rounds)
+    for g in groups:
+        out = where == g
+        model = fit_correction(x[~out], prior[~out], lift[~out], alpha)
+        held[out] = prior[out] + model.predict(x[out]) - model.intercept
+    # two distinct lifts make a pair to judge: neither accuracy is None
+    refit = float(pairwise_accuracy(held.tolist(), lift.tolist()))  # type: ignore[arg-type]
+    base = float(pairwise_accuracy(prior.tolist(), lift.tolist()))  # type: ignore[arg-type]
+    engaged = refit > base
+    sign = ">" if engaged else "<="
+    reason = f"held-out refit {refit:.3f} {sign} prior {base:.3f}"
+    return Gate(n, len(groups), refit, base, engaged, reason)
+
+
 class OnlinePredictor:
     def __init__(
         self,
-        prior,
+        prior,  # type: ignore[no-untyped-def]
         labels: Sequence[Label],
         *,
         min_labels: int,
-        alpha: float,  # type: ignore[no-untyped-def]
+        alpha: float,
     ) -> None:
         self.prior = prior
         self.n_labels = len(labels)
-        self._ridge = None
-        if labels and len(labels) >= min_labels:
-            from datalint.calibrate.models import fit_ridge
-
-            x = self._inputs([lb.features for lb in labels])
-            y = np.array([lb.lift for lb in labels], dtype=float)
-            self._ridge = fit_ridge(x, y, alpha=alpha)
+        self.min_labels = min_labels
+        self._correction = None
+        self.gate: Gate | None = None
+        if len(labels) < min_labels:
+            return
+        x = feature_matrix([lb.features for lb in labels])
+        scores = self.prior_scores([lb.features for lb in labels])
+        lift = np.array([lb.lift for lb in labels], dtype=float)
+        self.gate = held_out_gate(x, scores, lift, [lb.round for lb in labels], alpha)
+        if self.gate.engaged:
+            self._correction = fit_correction(x, scores, lift, alpha)
 
     @property
     def refitted(self) -> bool:
-        return self._ridge is not None
+        return self._correction is not None
 
     @property
     def version(self) -> str:
-        """``prior:<name>`` before the refit engages, ``ridge@<n labels>`` after."""
-        if self._ridge is None:
+        """``prior:<name>`` while the prior scores the round, ``refit@<n labels>`` when the
+        correction does."""
+        if self._correction is None:
             return f"prior:{self.prior.name}"
-        return f"ridge@{self.n_labels}"
+        return f"refit@{self.n_labels}"
+
+    @property
+    def reason(self) -> str:
+        """Why this version scores the round."""
+        if self.gate is None:
+            return f"{self.n_labels} of {self.min_labels} labels needed"
+        return f"{self.gate.reason} on {self.gate.n_labels} labels, {self.gate.n_rounds} rounds"
 
     def prior_scores(self, rows: Sequence[dict[str, float | None]]) -> np.ndarray:
         return np.asarray(self.prior.predict(list(rows)), dtype=float)
 
-    def _inputs(self, rows: Sequence[dict[str, float | None]]) -> np.ndarray:
-        return np.column_stack([feature_matrix(rows), self.prior_scores(rows)])
-
     def predict(self, rows: Sequence[dict[str, float | None]]) -> np.ndarray:
         if not rows:
             return np.zeros(0)
-        if self._ridge is None:
-            return self.prior_scores(rows)
-        return np.asarray(self._ridge.predict(self._inputs(rows)), dtype=float)
+        scores = self.prior_scores(rows)
+        if self._correction is None:
+            return scores
+        return scores + np.asarray(self._correction.predict(feature_matrix(rows)), dtype=float)

@@ -112,6 +112,7 @@ def summarise(rows: list[RoundRow], opts: Any, base_nll: float) -> dict[str, Any
         "rank_accuracy_by_round": rank_accuracy_by_round(rows, rounds),
         "cost": cost(rows, arms, opts.candidates),
         "learned_refit_engaged_at_round": _engaged(rows),
+        "learned_refit_rounds": _refit_rounds(rows),
         "bootstrap": f"percentile, {BOOTSTRAP_RESAMPLES} resamples of seeds, numpy rng 0",
     }
 
@@ -168,9 +169,16 @@ def _engaged(rows: list[RoundRow]) -> int | None:
     rounds = [
         row.round
         for row in rows
-        if row.arm == "learned" and row.entry["predictor_version"].startswith("ridge")
+        if row.arm == "learned" and row.entry["predictor_version"].startswith(("refit", "ridge"))
     ]
     return min(rounds) if rounds else None
+
+
+def _refit_rounds(rows: list[RoundRow]) -> dict[str, int]:
+    """How many of the learned arm's rounds the refit scored, of how many."""
+    learned = [row for row in rows if row.arm == "learned"]
+    refit = [r for r in learned if r.entry["predictor_version"].startswith(("refit", "ridge"))]
+    return {"refit": len(refit), "rounds": len(learned)}
 
 
 def _write_json(path: Path, payload: Any) -> None:

@@ -194,7 +194,7 @@ def restore_chains(
     for run in store.online_runs(setup.loop_hash):
         chain = chains.get((run.loop_seed, run.arm))
         if chain is not None and run.round < chain.done:
-            chain.labels.append(Label(run.record.features, run.record.lift))
+            chain.labels.append(Label(run.record.features, run.record.lift, run.round))
     for chain in chains.values():
         resumes = chain.done and chain.done < opts.rounds
         if resumes and not Path(chain.checkpoint, "config.json").is_file():
@@ -303,6 +303,8 @@ def log_entry(job: RoundJob, out: RoundOutcome) -> dict[str, Any]:
         "checkpoint": out.checkpoint,
         "training_seed": job.training_seed,
         "predictor_version": out.predictor_version,
+        "predictor_reason": out.predictor_reason,
+        "predictor_gate": out.predictor_gate,
         "n_labels": len(job.labels),
         "candidates": cands,
         "chosen": out.chosen,
@@ -405,7 +407,7 @@ def run_loop(opts: LoopOptions, notify: Notify) -> LoopSummary:
                 chain.checkpoint = out.checkpoint
                 chain.nll = out.nll_after
                 chain.labels.extend(
-                    Label(c.features, job.nll_before - c.nll_after)
+                    Label(c.features, job.nll_before - c.nll_after, out.round)
                     for c in out.candidates
                     if c.nll_after is not None
                 )

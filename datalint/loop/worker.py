@@ -87,6 +87,8 @@ class RoundOutcome:
     candidates: list[CandidateResult]
     chosen: int
     predictor_version: str
+    predictor_reason: str
+    predictor_gate: dict[str, Any] | None
     nll_after: float
     pgold_after: float | None
     checkpoint: str
@@ -257,6 +259,8 @@ def run_round(job: RoundJob) -> RoundOutcome:
         candidates=results,
         chosen=chosen,
         predictor_version=predictor.version,
+        predictor_reason=predictor.reason,
+        predictor_gate=None if predictor.gate is None else dataclasses.asdict(predictor.gate),
         nll_after=float(results[chosen].nll_after),  # type: ignore[arg-type]
         pgold_after=results[chosen].pgold_after,
         checkpoint=job.checkpoint_dir,
