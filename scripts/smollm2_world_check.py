@@ -66,7 +66,6 @@ SEED = 20261201
 SUBJECTS: dict[str, tuple[str, tuple[int, int], tuple[int, int]]] = {
     "add1": ("+", (1, 9), (1, 9)),
     "add2": ("+", (10, 49), (1, 9)),
-    "sub2": ("-", (20, 59), (1, 19)),
     "mul1": ("*", (2, 9), (2, 9)),
     "add3": ("+", (10, 99), (10, 99)),
     "mul2": ("*", (11, 39), (3, 9)),
@@ -86,6 +85,27 @@ def draw(rng: random.Random, subject: str) -> Problem:
     return Problem(
         subject, list(SUBJECTS).index(subject) + 1, f"What is {a} {op} {b}?", str(value), ""
     )
+
+
+def unique_draws(rng: random.Random, subject: str, n: int, seen: set[str]) -> list[Problem]:
+    """``n`` problems of ``subject`` whose prompts are not in ``seen`` (which gains them)."""
+    out: list[Problem] = []
+    while len(out) < n:
+        p = draw(rng, subject)
+        if p.prompt not in seen:
+            seen.add(p.prompt)
+            out.append(p)
+    return out
+
+
+def pool_problems(per_subject: int) -> list[Problem]:
+    """The pool: distinct problems, none a worked shot; one seeded stream per subject."""
+    seen = {q for q, _ in SHOTS}
+    return [
+        p
+        for s in SUBJECTS
+        for p in unique_draws(random.Random(f"{SEED}:{s}"), s, per_subject, seen)
+    ]
 
 
 def messages(question: str) -> list[dict[str, str]]:
@@ -168,9 +188,7 @@ def measure_pool(args: argparse.Namespace, model_dir: str) -> dict[str, Any]:
     from datalint.rollout.backends import ModelOptions
     from datalint.rollout.base import SamplingParams
 
-    rng = random.Random(SEED)
-    per_subject = args.pool // len(SUBJECTS)
-    problems = [draw(rng, s) for s in SUBJECTS for _ in range(per_subject)]
+    problems = pool_problems(args.pool // len(SUBJECTS))
     length = completion_length(model_dir, [p.answer for p in problems])
     pool_file = args.work / "pool.jsonl"
     write_jsonl(
@@ -258,14 +276,13 @@ def write_data(pool: dict[str, Any], cohorts: list[WorldCohort], n_probe: int) -
                 )
             )
     write_jsonl(OUT / "cohorts.jsonl", rows)
-    seen = {r["prompt"] for r in pool["problems"]}
-    rng = random.Random(SEED + 1)
-    probe: list[Problem] = []
-    while len(probe) < n_probe:
-        p = draw(rng, list(SUBJECTS)[len(probe) % len(SUBJECTS)])
-        if p.prompt not in seen:
-            seen.add(p.prompt)
-            probe.append(p)
+    seen = {r["prompt"] for r in pool["problems"]} | {q for q, _ in SHOTS}
+    rng = random.Random(f"{SEED}:probe")
+    probe = [
+        p
+        for i in range(n_probe)
+        for p in unique_draws(rng, list(SUBJECTS)[i % len(SUBJECTS)], 1, seen)
+    ]
     write_jsonl(
         OUT / "probe.jsonl",
         [
@@ -433,8 +450,8 @@ def dump_store(store: Path, target: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/smollm2-world-check"))
-    parser.add_argument("--pool", type=int, default=30, help="pool problems (split evenly)")
-    parser.add_argument("--cohort-size", type=int, default=2)
+    parser.add_argument("--pool", type=int, default=40, help="pool problems (split evenly)")
+    parser.add_argument("--cohort-size", type=int, default=1)
     parser.add_argument("--probe", type=int, default=16)
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--workers", type=int, default=1)

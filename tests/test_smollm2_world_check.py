@@ -127,3 +127,15 @@ def test_cohort_rows_read_rates_and_lifts_from_the_store(script) -> None:  # typ
     # a cohort without a stored run has no line
     assert script.cohort_rows(cohorts, runs[:1])[0]["cohort"] == "frontier-0"
     assert len(script.cohort_rows(cohorts, runs[:1])) == 1
+
+
+def test_pool_problems_are_distinct_never_a_worked_shot_and_correct(script) -> None:  # type: ignore[no-untyped-def]
+    problems = script.pool_problems(8)
+    prompts = [p.prompt for p in problems]
+    assert len(problems) == 8 * len(script.SUBJECTS)
+    assert len(set(prompts)) == len(prompts)
+    assert not {q for q, _ in script.SHOTS} & set(prompts)
+    assert prompts == [p.prompt for p in script.pool_problems(8)]  # seeded
+    for p in problems:
+        a, op, b = p.prompt.removeprefix("What is ").removesuffix("?").split()
+        assert int(p.answer) == {"+": int(a) + int(b), "*": int(a) * int(b)}[op]
