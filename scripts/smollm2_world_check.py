@@ -347,14 +347,20 @@ def cohort_rows(cohorts: list[WorldCohort], runs: list[dict[str, Any]]) -> list[
     return out
 
 
-def held_out(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The free signals and the shipped predictor against the measured lifts (a held-out world)."""
+def held_out(rows: list[dict[str, Any]], fingerprint: str) -> dict[str, Any]:
+    """The free signals and the shipped predictor against the measured lifts (a held-out world).
+
+    Signals are read raw (higher = more lift predicted); pairwise accuracy over all pairs of
+    cohorts, so with n cohorts it rests on n(n-1)/2 pairs of one-seed lifts.
+    """
     import numpy as np
 
     from datalint.calibrate import metrics
     from datalint.predict import LiftPredictor
+    from datalint.predict.domain import card_worlds
 
     predictor = LiftPredictor.load(ROOT / "pretrained" / "lift-predictor.onnx")
+    own = {str(w["model_fingerprint"]).rpartition(":")[2] for w in card_worlds(predictor.card)}
     y = np.array([r["nll_lift"] for r in rows])
     predicted = predictor.predict([r["features"] for r in rows])
     signals = {
@@ -378,6 +384,7 @@ def held_out(rows: list[dict[str, Any]]) -> dict[str, Any]:
     unscrambled = np.array([not r["scrambled"] for r in rows])
     return {
         "predictor": predictor.name,
+        "model_in_predictor_card": fingerprint in own,
         "predicted_lift": {r["cohort"]: float(p) for r, p in zip(rows, predicted, strict=True)},
         "all": scored(np.ones(len(rows), dtype=bool)),
         "unscrambled": scored(unscrambled),
@@ -442,7 +449,17 @@ def summarise(
         "passed": all(criteria.values()),
         "cohorts_planned": planned,
         "cohorts_measured": len(rows),
-        "held_out": held_out(rows) if len(rows) >= 2 else None,
+        # secondary, not a criterion: the probe's mean P(gold) (expected exact reward), after-before
+        "mean_pgold_lift_by_kind": {
+            k: statistics.fmean(r["reward_lift"] for r in rows if r["kind"] == k)
+            if any(r["kind"] == k for r in rows)
+            else None
+            for k in KINDS
+        },
+        "corr_disagreement_pgold_lift_unscrambled": pearson(
+            [r["disagreement"] for r in unscrambled], [r["reward_lift"] for r in unscrambled]
+        ),
+        "held_out": held_out(rows, runs[0]["model_fingerprint"]) if len(rows) >= 2 else None,
         "cohorts": rows,
     }
 
