@@ -18,9 +18,9 @@ from __future__ import annotations
 import random
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from datalint.world.files import policy_prompt, probe_problems, world_cohorts, world_problem
 from datalint.world.generate import WorldCohort
@@ -138,15 +138,25 @@ def cohort_row(
     }
 
 
+class _HasCohortSize(Protocol):
+    @property
+    def cohort_size(self) -> int: ...
+
+
 def choose_check_cohorts(
-    spec: WorldSpec, pool: list[tuple[Problem, float]], per_kind: int, seed: int
+    spec: _HasCohortSize,
+    pool: list[tuple[Problem, float]],
+    per_kind: int | Mapping[str, int],
+    seed: int,
 ) -> list[WorldCohort]:
     """Cohorts of four kinds from problems whose base pass rate (8 samples) is known.
 
     frontier and scrambled: problems whose attempts split (0 < p < 1), one subject per cohort
     where the pool allows; known: p == 1 (topped up with the easiest); no foothold: p == 0.
-    A problem is used once.
+    A problem is used once. ``per_kind`` is one count for every kind or a count per kind (a
+    kind it leaves out gets none); ``spec`` is anything with a ``cohort_size`` (a WorldSpec).
     """
+    counts = per_kind if isinstance(per_kind, Mapping) else dict.fromkeys(KINDS, per_kind)
     rng = random.Random(seed)
     order = list(range(len(pool)))
     rng.shuffle(order)
@@ -167,8 +177,10 @@ def choose_check_cohorts(
         return [pool[i][0] for i in chosen]
 
     cohorts: list[WorldCohort] = []
-    for j in range(per_kind):
+    for j in range(max(counts.values(), default=0)):
         for kind in KINDS:
+            if j >= counts.get(kind, 0):
+                continue
             if kind in ("frontier", "scrambled"):
                 problems = take(lambda p: 0 < p < 1, lambda p: abs(p - 0.5))
             elif kind == "known":
