@@ -46,16 +46,20 @@ def main() -> int:
     last = args.rounds - 1
     mine = finals(db, args.arm_of, args.arm, last)
     others = {a: finals(db, args.against, a, last) for a in ("learned", "random", "p1p", "oracle")}
-    seeds = sorted(set(mine).intersection(*(set(v) for v in others.values() if v)))
-    print(f"{len(seeds)} seeds with every arm after round {last}: {seeds}")
+    fixed = ("random", "p1p", "oracle")  # the arms that never read the prior
+    seeds = sorted(set(mine).intersection(*(set(others[a]) for a in fixed if others[a])))
+    print(f"{len(seeds)} seeds with {args.arm} and every fixed arm after round {last}: {seeds}")
     print(f"  {args.arm} ({args.arm_of}): probe NLL {np.mean([mine[s] for s in seeds]):.4f}")
     for arm, values in others.items():
-        if values:
-            print(f"  {arm} ({args.against}): probe NLL {np.mean([values[s] for s in seeds]):.4f}")
+        common = [s for s in seeds if s in values]
+        if common:
+            mean = np.mean([values[s] for s in common])
+            print(f"  {arm} ({args.against}): probe NLL {mean:.4f} over {len(common)} seeds")
     for arm in ("random", "p1p", "oracle", "learned"):
-        if not others[arm]:
+        common = [s for s in seeds if s in others[arm]]
+        if not common:
             continue
-        diff = np.array([others[arm][s] - mine[s] for s in seeds])
+        diff = np.array([others[arm][s] - mine[s] for s in common])
         lo, hi = bootstrap_interval(diff)
         verdict = "excludes 0" if lo > 0 or hi < 0 else "does NOT exclude 0"
         print(
