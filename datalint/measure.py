@@ -37,6 +37,8 @@ class CohortMeasurement:
     model_fingerprint: str | None = None
     rollouts: list[list[list[Rollout]]] = field(default_factory=list)  # per cohort, per item
     rollout_stats: RolloutStats | None = None
+    # why the gradient signals are missing or partial (None: computed in full, or not asked)
+    signal_note: str | None = None
 
 
 def measure_cohorts(
@@ -157,23 +159,27 @@ def measure_cohorts(
     if budget is not None:
         for report, keep in zip(reports, kept, strict=True):
             report.sampling = budget.provenance(keep)
+    signal_note = None
     if gradient_signals and can_align(backend, rollouts_file, probe_items) and cohorts:
         from datalint.rollout.backends import ModelOptions, resolve_model
-        from datalint.signals.grad_align import measure_alignments
+        from datalint.signals.grad_align import SignalsUnavailable, measure_alignments
 
         how = model_options or ModelOptions()
-        signals = measure_alignments(
-            resolve_model(model),
-            cohorts,
-            per_cohort,
-            probe_items or [],
-            how.system_prompt,
-            how.device,
-        )
+        try:
+            signals, signal_note = measure_alignments(
+                resolve_model(model),
+                cohorts,
+                per_cohort,
+                probe_items or [],
+                how.system_prompt,
+                how.device,
+            )
+        except SignalsUnavailable as exc:
+            signals, signal_note = [{} for _ in cohorts], str(exc)
         for report, values in zip(reports, signals, strict=True):
             report.signals.update(values)
     n_sampled = len(ordered) - stats.replayed
-    return CohortMeasurement(
+    measurement = CohortMeasurement(
         cohorts,
         reports,
         method,
@@ -184,6 +190,8 @@ def measure_cohorts(
         per_cohort,
         stats,
     )
+    measurement.signal_note = signal_note
+    return measurement
 
 
 def can_align(backend: str, rollouts_file: str | None, probe_items: list[Item] | None) -> bool:

@@ -295,8 +295,10 @@ def _model_stages(
     cohorts, reports = measured.cohorts, measured.reports
     if not cohorts:
         return _ModelResult([], None, measured.similarity_method, None, unjudged)
+    if measured.signal_note:
+        notify(f"note: gradient signals: {measured.signal_note}")
     if predictor.uses_signals and any(not r.signals for r in reports):
-        notify(_missing_signals_note(predictor.name, opts))
+        notify(_missing_signals_note(predictor.name, opts, measured.signal_note))
     predictions, low, high = predictor.predict_with_interval([r.predictor_row() for r in reports])
     for i, (report, cohort, lift) in enumerate(zip(reports, cohorts, predictions, strict=True)):
         report.predicted_lift = float(lift)
@@ -327,19 +329,22 @@ def _model_stages(
     )
 
 
-def _missing_signals_note(name: str, opts: CheckOptions) -> str:
-    if opts.gradient_signals is False:
-        why = "--no-gradient-signals"
-    elif not opts.probe:
-        why = "no --probe was given"
-    elif opts.rollouts_file:
-        why = "the rollouts are replayed from --rollouts"
-    else:
-        why = f"the {opts.backend} backend's weights are not here to differentiate"
+def _missing_signals_note(name: str, opts: CheckOptions, why: str | None = None) -> str:
     return (
-        f"note: {name} takes gradient signals, not computed ({why}): it predicts from the 23 "
-        "features alone, as its card's 'without gradient signals' rows measure"
+        f"note: {name} takes gradient signals, not computed ({why or _why_no_signals(opts)}): "
+        "it predicts from the 23 features alone, as its card's 'without gradient signals' rows "
+        "measure"
     )
+
+
+def _why_no_signals(opts: CheckOptions) -> str:
+    if opts.gradient_signals is False:
+        return "--no-gradient-signals"
+    if not opts.probe:
+        return "no --probe was given"
+    if opts.rollouts_file:
+        return "the rollouts are replayed from --rollouts"
+    return f"the {opts.backend} backend's weights are not here to differentiate"
 
 
 def _domain(

@@ -193,11 +193,22 @@ def test_shipped_predictor_is_the_default_and_matches_its_card():
     predictor = LiftPredictor.load(None)
     assert not predictor.is_fallback and predictor.predictor_name == "lift-predictor.onnx"
     card = json.loads(SHIPPED.with_suffix(".json").read_text())
-    assert list(predictor.feature_order) == card["features"] == list(FEATURE_NAMES)
+    signals = ["grad_align_adam", "grad_align_cos"]
+    assert list(predictor.feature_order) == card["features"] == [*FEATURE_NAMES, *signals]
     assert predictor.metadata["datalint.training_data_hash"] == card["training_data_hash"]
     assert card["n_cohorts"] >= 320 and card["n_seeds"] >= 3 and len(card["subjects"]) >= 4
-    for name in ("random", "frac_nondegenerate", "mean_p1p", "pass_rate", "adv_std", "ridge"):
-        assert set(card["baselines"][name]) >= {"pairwise_accuracy", "spearman", "kendall_tau"}
+    assert len(card["worlds"]) >= 2  # fit across worlds, judged leaving each one out
+    for world in card["in_world"].values():  # in-world CV beside the free signals
+        scorers = world["labels"]["nll"]["scorers"]
+        for name in ("random", "frac_nondegenerate", "mean_p1p", "pass_rate", "adv_std", "ridge"):
+            assert set(scorers[name]) >= {"pairwise_accuracy", "spearman", "kendall_tau"}
+    for row in card["leave_one_world_out"]["by_world"].values():
+        assert set(row["free_signals"]) == {
+            "mean_p1p",
+            "adv_std",
+            "frac_nondegenerate",
+            "pass_rate",
+        }
 
 
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped predictor in this checkout")

@@ -167,7 +167,8 @@ def test_measure_alignments_renders_prompts_and_matches_the_direct_computation(p
         for group, rs in zip(COMPLETIONS, REWARDS, strict=True)
     ]
     cohorts = [Cohort("c0", items[:1]), Cohort("c1", items[1:])]
-    got = measure_alignments(POLICY, cohorts, [rollouts[:1], rollouts[1:]], probe)
+    got, note = measure_alignments(POLICY, cohorts, [rollouts[:1], rollouts[1:]], probe)
+    assert note is None  # every probe item fits
     want = cohort_alignments(
         model, tok, [PROMPTS[:1], PROMPTS[1:]], [rollouts[:1], rollouts[1:]], *PROBE
     )
@@ -286,7 +287,7 @@ def test_prompts_are_rendered_as_the_backend_renders_them(tmp_path):
     ]
     cohorts = [Cohort("c", items)]
     system = "1"
-    got = measure_alignments(str(chat), cohorts, [rollouts], probe, system)
+    got, _ = measure_alignments(str(chat), cohorts, [rollouts], probe, system)
     assert render_prompt(items[0], tok, system) == "1+" + PROMPTS[0]  # in the vocabulary
     want = cohort_alignments(
         model,
@@ -296,5 +297,34 @@ def test_prompts_are_rendered_as_the_backend_renders_them(tmp_path):
         [render_prompt(it, tok, system) for it in probe],
         list(PROBE[1]),
     )
-    plain = measure_alignments(str(chat), cohorts, [rollouts], probe)
+    plain, _ = measure_alignments(str(chat), cohorts, [rollouts], probe)
     assert got == want and got != plain
+
+
+def test_probe_items_longer_than_the_context_are_left_out_with_a_note(policy):
+    """The tiny policy reads 32 positions: a probe item past that is left out of the probe
+    gradient (said in a note); a probe with nothing that fits gives no signals at all."""
+    from datalint.signals.grad_align import SignalsUnavailable, context_length, probe_rows
+
+    model, tok = policy
+    assert context_length(model) == 32  # GPT-2 n_positions
+    long_prompt = "1+" * 40 + "1="
+    rows, left_out = probe_rows(model, tok, [*PROBE[0], long_prompt], [*PROBE[1], "41"])
+    assert len(rows) == 4 and left_out == 1
+    short = probe_gradient(model, tok, *PROBE)
+    with_long = probe_gradient(model, tok, [*PROBE[0], long_prompt], [*PROBE[1], "41"])
+    assert torch.equal(short, with_long)
+    with pytest.raises(SignalsUnavailable, match="none of the probe's 1 items fits"):
+        probe_gradient(model, tok, [long_prompt], ["41"])
+    items = [_item(p, "0", i + 1) for i, p in enumerate(PROMPTS)]
+    probe = [_item(p, a, 10 + i) for i, (p, a) in enumerate(zip(*PROBE, strict=True))]
+    probe.append(_item(long_prompt, "41", 20))
+    rollouts = [
+        [Rollout(t, reward=r, n_tokens=n) for (t, n), r in zip(group, rs, strict=True)]
+        for group, rs in zip(COMPLETIONS, REWARDS, strict=True)
+    ]
+    _, note = measure_alignments(POLICY, [Cohort("c", items)], [rollouts], probe)
+    assert note == (
+        "1 of the probe's 5 items do not fit the model's context of 32 tokens and are left "
+        "out of the probe gradient"
+    )

@@ -326,3 +326,17 @@ def test_lowo_summary_judges_the_predictor_without_signals_apart():
     assert summary["predictor_without_signals_pairwise"] == pytest.approx(0.63)
     assert summary["out_of_domain_score"]["score"] == "predictor"
     assert summary["out_of_domain_score_without_signals"]["score"] == "mean_p1p"
+
+
+def test_a_probe_past_the_models_context_is_a_note_not_a_crash(tmp_path, signal_predictor):
+    pytest.importorskip("torch")
+    data = _data(tmp_path)
+    probe = tmp_path / "long-probe.jsonl"
+    probe.write_text(json.dumps({"prompt": "1+" * 40 + "1=", "answer": "41"}) + "\n")
+    args = ["check", str(data), "--probe", str(probe), "--predictor", str(signal_predictor)]
+    result = CliRunner().invoke(cli, [*args, *SAMPLING, "--format", "json"])
+    assert result.exit_code in (0, 1), result.output
+    assert "none of the probe's 1 items fits the model's context of 32 tokens" in result.stderr
+    assert "takes gradient signals, not computed (none of the probe's 1 items" in result.stderr
+    cohorts = json.loads(result.stdout)["cohorts"]
+    assert cohorts and all("signals" not in c for c in cohorts)

@@ -481,10 +481,12 @@ def test_check_reports_domain_interval_and_falls_back_out_of_domain(worlds, tmp_
 
 
 def test_older_predictors_have_no_interval_and_every_fallback_signal_has_a_map(worlds, tmp_path):
-    shipped = LiftPredictor.load(None)
-    assert not shipped.has_interval
+    from tests.onnx_models import constant
+
+    older = LiftPredictor.load(constant(tmp_path / "older.onnx", 0.25))  # one output: no interval
+    assert not older.has_interval
     row = dict.fromkeys(FEATURE_NAMES, 0.5)
-    lift, lo, hi = shipped.predict_with_interval([row])
+    lift, lo, hi = older.predict_with_interval([row])
     assert lo is None and hi is None and np.isfinite(lift[0])
     _, _, sets, _ = worlds
     card = fit_predictor(sets[:1], {"worlds": {}}, tmp_path / "one.onnx", variant=Variant())

@@ -109,19 +109,51 @@ def _token_logprobs(model: Any, ids: Any, mask: Any) -> Any:
     return logp.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
 
 
-def probe_gradient(
+class SignalsUnavailable(Exception):
+    """The signals cannot be computed for this model and probe (said as a note, not an error)."""
+
+
+def context_length(model: Any) -> int | None:
+    """The most positions the model reads (GPT-2 ``n_positions``, Llama and most others
+    ``max_position_embeddings``); None when its config names neither (no limit is applied)."""
+    config = getattr(model, "config", None)
+    for name in ("n_positions", "max_position_embeddings"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def probe_rows(
     model: Any, tokenizer: Any, prompts: Sequence[str], answers: Sequence[str]
-) -> Any:
-    """The gradient of the probe NLL (mean over answers of per-token NLL of answer + EOS)."""
+) -> tuple[list[tuple[list[int], int]], int]:
+    """The probe as (prompt + answer + EOS ids, prompt length) rows that fit the model's
+    context, and how many were left out for not fitting."""
     if len(prompts) != len(answers) or not prompts:
         raise ValueError("probe_gradient needs as many answers as prompts, at least one")
     eos = tokenizer.eos_token_id
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    limit = context_length(model)
     rows = []
     for prompt, answer in zip(prompts, answers, strict=True):
         p_ids = tokenizer(prompt)["input_ids"]
         a_ids = tokenizer(str(answer), add_special_tokens=False)["input_ids"] + [eos]
         rows.append((p_ids + a_ids, len(p_ids)))
+    kept = [r for r in rows if limit is None or len(r[0]) <= limit]
+    if not kept:
+        raise SignalsUnavailable(
+            f"none of the probe's {len(rows)} items fits the model's context of {limit} tokens"
+        )
+    return kept, len(rows) - len(kept)
+
+
+def probe_gradient(
+    model: Any, tokenizer: Any, prompts: Sequence[str], answers: Sequence[str]
+) -> Any:
+    """The gradient of the probe NLL (mean over answers of per-token NLL of answer + EOS), over
+    the probe items that fit the model's context."""
+    rows, _ = probe_rows(model, tokenizer, prompts, answers)
+    eos = tokenizer.eos_token_id
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
     ids, mask, scored = _on_device(model, _sequence_batch(rows, pad))
     model.zero_grad(set_to_none=True)
     token_nll = -_token_logprobs(model, ids, mask) * scored[:, 1:]
@@ -151,6 +183,7 @@ def grpo_gradient(
     """The gradient of trl's on-policy GRPO loss (``dapo``) on graded rollouts at the current
     weights; ``completions[i]`` are item i's ``(text, n_tokens)``. None when no group splits."""
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    limit = context_length(model)
     rows: list[tuple[list[int], int]] = []
     weights: list[float] = []
     for prompt, group, group_rewards in zip(prompts, completions, rewards, strict=True):
@@ -158,8 +191,8 @@ def grpo_gradient(
         p_ids = tokenizer(prompt)["input_ids"]
         for (text, n_tokens), advantage in zip(group, advantages, strict=True):
             c_ids = completion_ids(tokenizer, text, n_tokens)
-            if not c_ids:
-                continue
+            if not c_ids or (limit is not None and len(p_ids) + len(c_ids) > limit):
+                continue  # nothing sampled, or more than the model reads (not a GRPO input)
             rows.append((p_ids + c_ids, len(p_ids)))
             weights.append(advantage)
     if not rows or not any(weights):
@@ -234,17 +267,29 @@ def measure_alignments(
     probe_items: Sequence[Item],
     system_prompt: str | None = None,
     device: str = "auto",
-) -> list[dict[str, float]]:
+) -> tuple[list[dict[str, float]], str | None]:
     """The signals of each cohort, its prompts rendered exactly as the rollout backend renders
-    them (chat template, the user's system prompt), the probe's likewise."""
+    them (chat template, the user's system prompt), the probe's likewise; and a note when probe
+    items were left out for not fitting the model's context. Raises SignalsUnavailable when
+    none fits."""
     from datalint.rollout.base import render_prompt
 
     model, tokenizer = load_policy(model_dir, device)
-    return cohort_alignments(
+    probe_prompts = [render_prompt(it, tokenizer, system_prompt) for it in probe_items]
+    probe_answers = [it.answer_text for it in probe_items]
+    _, left_out = probe_rows(model, tokenizer, probe_prompts, probe_answers)
+    note = None
+    if left_out:
+        note = (
+            f"{left_out} of the probe's {len(probe_prompts)} items do not fit the model's "
+            f"context of {context_length(model)} tokens and are left out of the probe gradient"
+        )
+    signals = cohort_alignments(
         model,
         tokenizer,
         [[render_prompt(it, tokenizer, system_prompt) for it in c.items] for c in cohorts],
         per_cohort,
-        [render_prompt(it, tokenizer, system_prompt) for it in probe_items],
-        [it.answer_text for it in probe_items],
+        probe_prompts,
+        probe_answers,
     )
+    return signals, note
