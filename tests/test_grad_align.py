@@ -328,3 +328,16 @@ def test_probe_items_longer_than_the_context_are_left_out_with_a_note(policy):
         "1 of the probe's 5 items do not fit the model's context of 32 tokens and are left "
         "out of the probe gradient"
     )
+
+
+def test_gradients_accumulated_a_few_rows_at_a_time_equal_one_pass(policy):
+    """A cohort may hold any number of items (its ``cohort`` field comes from the data): the
+    gradient is accumulated ``batch_rows`` sequences at a time, with the same result."""
+    model, tok = policy
+    whole = grpo_gradient(model, tok, PROMPTS, COMPLETIONS, REWARDS)
+    for rows in (1, 3):
+        part = grpo_gradient(model, tok, PROMPTS, COMPLETIONS, REWARDS, batch_rows=rows)
+        assert torch.allclose(part, whole, atol=1e-6, rtol=1e-4)
+    probe_whole = probe_gradient(model, tok, *PROBE)
+    probe_part = probe_gradient(model, tok, *PROBE, batch_rows=1)
+    assert torch.allclose(probe_part, probe_whole, atol=1e-6, rtol=1e-4)

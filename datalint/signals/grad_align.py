@@ -37,6 +37,7 @@ from datalint.features_names import GRADIENT_SIGNALS
 from datalint.load.records import Cohort, Item, Rollout
 
 ADVANTAGE_EPS = 1e-4  # trl's GRPOTrainer: (r - mean) / (std + 1e-4)
+BATCH_ROWS = 64  # sequences per forward/backward pass; gradients accumulate across passes
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,18 +148,41 @@ def probe_rows(
 
 
 def probe_gradient(
-    model: Any, tokenizer: Any, prompts: Sequence[str], answers: Sequence[str]
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    answers: Sequence[str],
+    *,
+    batch_rows: int = BATCH_ROWS,
 ) -> Any:
     """The gradient of the probe NLL (mean over answers of per-token NLL of answer + EOS), over
     the probe items that fit the model's context."""
     rows, _ = probe_rows(model, tokenizer, prompts, answers)
     eos = tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-    ids, mask, scored = _on_device(model, _sequence_batch(rows, pad))
+    coefs = [-1.0 / (len(rows) * _scored_tokens(row)) for row in rows]  # NLL = -logp
+    return _gradient_of(model, rows, coefs, pad, batch_rows)
+
+
+def _scored_tokens(row: tuple[list[int], int]) -> int:
+    """The tokens a row scores: those after the prompt (the first token is never predicted)."""
+    seq, n_prompt = row
+    return len(seq) - max(n_prompt, 1)
+
+
+def _gradient_of(
+    model: Any, rows: list[tuple[list[int], int]], coefs: list[float], pad: int, batch_rows: int
+) -> Any:
+    """The gradient of sum over rows of coef x (summed logprob of the row's scored tokens),
+    accumulated ``batch_rows`` rows at a time, so memory does not grow with a cohort's size."""
+    torch = _torch()
     model.zero_grad(set_to_none=True)
-    token_nll = -_token_logprobs(model, ids, mask) * scored[:, 1:]
-    per_item = token_nll.sum(dim=1) / scored[:, 1:].sum(dim=1)
-    per_item.mean().backward()
+    for start in range(0, len(rows), batch_rows):
+        part = rows[start : start + batch_rows]
+        ids, mask, scored = _on_device(model, _sequence_batch(part, pad))
+        logp = (_token_logprobs(model, ids, mask) * scored[:, 1:]).sum(dim=1)
+        coef = torch.tensor(coefs[start : start + batch_rows], dtype=logp.dtype, device=logp.device)
+        (logp * coef).sum().backward()
     grad = _flat_grad(model)
     model.zero_grad(set_to_none=True)
     return grad
@@ -179,6 +203,8 @@ def grpo_gradient(
     prompts: Sequence[str],
     completions: Sequence[Sequence[tuple[str, int | None]]],
     rewards: Sequence[Sequence[float]],
+    *,
+    batch_rows: int = BATCH_ROWS,
 ) -> Any | None:
     """The gradient of trl's on-policy GRPO loss (``dapo``) on graded rollouts at the current
     weights; ``completions[i]`` are item i's ``(text, n_tokens)``. None when no group splits."""
@@ -197,16 +223,9 @@ def grpo_gradient(
             weights.append(advantage)
     if not rows or not any(weights):
         return None
-    torch = _torch()
-    ids, mask, scored = _on_device(model, _sequence_batch(rows, pad))
-    model.zero_grad(set_to_none=True)
-    logp = _token_logprobs(model, ids, mask) * scored[:, 1:]
-    advantage = torch.tensor(weights, dtype=logp.dtype, device=logp.device)
-    loss = -(logp.sum(dim=1) * advantage).sum() / scored[:, 1:].sum()
-    loss.backward()
-    grad = _flat_grad(model)
-    model.zero_grad(set_to_none=True)
-    return grad
+    total = sum(_scored_tokens(row) for row in rows)  # dapo: one mean over every token
+    coefs = [-advantage / total for advantage in weights]
+    return _gradient_of(model, rows, coefs, pad, batch_rows)
 
 
 def alignment(grpo_grad: Any | None, probe_grad: Any) -> Alignment:
