@@ -85,6 +85,8 @@ def test_sigint_to_a_real_process_exits_130(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as a terminal starts it: a runner launched in the background hands SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     _wait_until_reading(proc.pid, "big.jsonl")
     assert proc.poll() is None, "the run finished before the signal; make the file bigger"

@@ -13,6 +13,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,9 @@ def _limits(memory_mb: int) -> Callable[[], None]:
         cap = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
         os.setsid()
+        # a runner started in the background (`cmd &`) hands its children SIGINT ignored, and
+        # Python keeps an ignored SIGINT: give the child the disposition a terminal gives it
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
 
     return apply
 
