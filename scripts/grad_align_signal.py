@@ -38,39 +38,22 @@ FREE = ("mean_p1p", "adv_std", "frac_nondegenerate", "pass_rate")
 
 
 def measure(world_dir: Path) -> dict:
-    from datalint.calibrate.run import CalibrateOptions, load_items
-    from datalint.engine import Gate
-    from datalint.measure import measure_cohorts
-    from datalint.rollout.backends import ModelOptions
-    from datalint.rollout.base import SamplingParams
+    from datalint.calibrate.run import CalibrateOptions, feature_measurement, load_items
 
     world = json.loads((world_dir / "world.json").read_text())
     policy = str(REPO / world["policy"])
     items = load_items([str(world_dir / "cohorts.jsonl")])
     probe = load_items([str(world_dir / "probe.jsonl")])
-    opts = CalibrateOptions(paths=[str(world_dir / "cohorts.jsonl")], probe="", store="")
-    t0 = time.perf_counter()
-    sampling = measure_cohorts(  # rollouts (cached) and the 23, timed apart from the gradients
-        items,
-        cohort_size=opts.cohort_size,
-        params=SamplingParams(
-            n=opts.feature_rollouts,
-            temperature=opts.temperature,
-            max_new_tokens=opts.feature_max_new_tokens,
-            seed=opts.feature_seed,
-        ),
-        backend=opts.backend,
-        model=policy,
-        rollouts_file=None,
+    opts = CalibrateOptions(
+        paths=[str(world_dir / "cohorts.jsonl")],
+        probe="",
+        store="",
         cache_dir=str(world_dir / "cache"),
-        use_cache=True,
         progress=False,
-        probe_items=probe,
-        default_verifier=opts.default_verifier,
-        grading=opts.grading_setup(),
-        gate=Gate(()),
-        model_options=ModelOptions(opts.dtype, opts.device, opts.system_prompt),
     )
+    t0 = time.perf_counter()
+    # rollouts (cached) and the 23 exactly as calibrate measured them; gradients timed apart
+    sampling = feature_measurement(items, probe, opts, policy, gradient_signals=False)
     t1 = time.perf_counter()
     from datalint.signals.grad_align import measure_alignments
 

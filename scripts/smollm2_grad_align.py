@@ -41,11 +41,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path("/work/smollm2-work"))
     parser.add_argument("--model")
     args = parser.parse_args()
-    from datalint.calibrate.run import CalibrateOptions, load_items
-    from datalint.engine import Gate
-    from datalint.measure import measure_cohorts
-    from datalint.rollout.backends import ModelOptions
-    from datalint.rollout.base import SamplingParams
+    from datalint.calibrate.run import CalibrateOptions, feature_measurement, load_items
 
     model_dir = (
         args.model
@@ -63,31 +59,21 @@ def main() -> int:
             CalibrationStore(restore_store(OUT / "check-store.sql.gz", Path(tmp)))
         )
     lift = dict(zip(cset.cohort_keys, cset.label("nll"), strict=True))
-    opts = CalibrateOptions(paths=[], probe="", store="", feature_max_new_tokens=length)
+    cache = args.work / "cache"
+    opts = CalibrateOptions(  # the check's own feature-rollout settings
+        paths=[],
+        probe="",
+        store="",
+        cohort_size=1,
+        feature_max_new_tokens=length,
+        default_verifier="numeric",
+        cache_dir=str(cache) if cache.is_dir() else None,
+        system_prompt=SYSTEM_PROMPT,
+    )
     items = load_items([str(OUT / "cohorts.jsonl")])
     probe = load_items([str(OUT / "probe.jsonl")])
     t0 = time.perf_counter()
-    measured = measure_cohorts(
-        items,
-        cohort_size=1,
-        params=SamplingParams(
-            n=opts.feature_rollouts,
-            temperature=opts.temperature,
-            max_new_tokens=length,
-            seed=opts.feature_seed,
-        ),
-        backend="transformers",
-        model=model_dir,
-        rollouts_file=None,
-        cache_dir=str(args.work / "cache") if (args.work / "cache").is_dir() else None,
-        use_cache=True,
-        progress=False,
-        probe_items=probe,
-        default_verifier="numeric",
-        gate=Gate(()),
-        model_options=ModelOptions(system_prompt=SYSTEM_PROMPT),
-        gradient_signals=True,
-    )
+    measured = feature_measurement(items, probe, opts, model_dir)
     seconds = time.perf_counter() - t0
     rows = []
     for cohort, report in zip(measured.cohorts, measured.reports, strict=True):

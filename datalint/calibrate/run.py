@@ -14,7 +14,7 @@ import importlib.util
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from datalint.calibrate.hashing import files_hash, items_hash, stable_hash
 from datalint.calibrate.jobs import GRPOJob, GRPOOutcome, init_worker, run_grpo_job
@@ -24,6 +24,9 @@ from datalint.extras import MissingExtra
 from datalint.findings import CohortReport
 from datalint.grade.settings import Grading
 from datalint.load.records import Cohort, Item
+
+if TYPE_CHECKING:
+    from datalint.measure import CohortMeasurement
 
 Notify = Callable[[str], None]
 
@@ -192,17 +195,22 @@ def majority_subject(cohort: Cohort) -> str | None:
     return subjects.most_common(1)[0][0] if subjects else None
 
 
-def measure_features(
-    items: list[Item], probe_items: list[Item], opts: CalibrateOptions, model_dir: str
-) -> tuple[list[CohortMeasure], str]:
-    """The cohorts' features through ``measure_cohorts``, the very function ``check`` calls,
-    and the similarity method their target_similarity was computed with."""
+def feature_measurement(
+    items: list[Item],
+    probe_items: list[Item],
+    opts: CalibrateOptions,
+    model_dir: str,
+    *,
+    gradient_signals: bool = True,
+) -> CohortMeasurement:
+    """The cohorts measured by ``measure_cohorts``, the very function ``check`` calls, with
+    calibrate's feature-rollout settings; the gradient signals too unless told not to."""
     from datalint.engine import Gate
     from datalint.measure import measure_cohorts
     from datalint.rollout.backends import ModelOptions
     from datalint.rollout.base import SamplingParams
 
-    measured = measure_cohorts(
+    return measure_cohorts(
         items,
         cohort_size=opts.cohort_size,
         params=SamplingParams(
@@ -223,8 +231,16 @@ def measure_features(
         gate=Gate(()),
         trust_rollouts=opts.trust_rollouts,
         model_options=ModelOptions(opts.dtype, opts.device, opts.system_prompt),
-        gradient_signals=True,  # stored beside the 23 for fits that take them
+        gradient_signals=gradient_signals,
     )
+
+
+def measure_features(
+    items: list[Item], probe_items: list[Item], opts: CalibrateOptions, model_dir: str
+) -> tuple[list[CohortMeasure], str]:
+    """The cohorts' features and signals (stored beside the 23 for fits that take them), and
+    the similarity method their target_similarity was computed with."""
+    measured = feature_measurement(items, probe_items, opts, model_dir)
     cohorts, reports = measured.cohorts, measured.reports
     return [
         CohortMeasure(c, r, items_hash(c.items), majority_subject(c))
