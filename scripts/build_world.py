@@ -59,7 +59,9 @@ def ensure_policy(spec: WorldSpec) -> Path:
     log(f"{spec.name}: pretraining ({spec.model.architecture}, {spec.tokenizer.kind})")
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    record = pretrain(spec, partial, threads=1, log=log)
+    # the checkpoint lives beside the policy, so an interrupted pretraining resumes (git-ignored)
+    checkpoint = target.with_name(target.name + ".checkpoint.pt")
+    record = pretrain(spec, partial, threads=1, log=log, checkpoint=checkpoint)
     partial.rename(target)
     log(f"{spec.name}: pretrained {record['n_params']} params in {record['train_seconds']}s")
     return target

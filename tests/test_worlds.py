@@ -418,3 +418,52 @@ def test_recorded_world_checks_follow_the_schema(path: Path) -> None:
 def test_model_spec_defaults() -> None:
     spec = ModelSpec("gpt2", 1, 8, 1, 16, 8)
     assert spec.n_kv_head is None and spec.params_range == (0, 0)
+
+
+# ---- pretraining resumes after an interruption ------------------------------------------
+
+
+def _tiny_pretrain_spec():
+    base = get_world("world1-strings-char-llama")
+    return dataclasses.replace(
+        base,
+        model=dataclasses.replace(
+            base.model, n_layer=1, d_model=16, n_head=2, n_kv_head=1, d_ff=32
+        ),
+        pretrain=dataclasses.replace(base.pretrain, steps=6, batch_size=4, n_examples=64, warmup=2),
+    )
+
+
+def test_interrupted_pretraining_resumes_to_the_same_weights(tmp_path: Path, monkeypatch) -> None:
+    from safetensors.torch import load_file
+
+    from datalint.world import policy
+
+    # the accuracy table samples hundreds of problems; it is not what is tested here
+    monkeypatch.setattr(policy, "accuracy_table", lambda *a, **k: {})
+    spec = _tiny_pretrain_spec()
+    straight = policy.pretrain(spec, tmp_path / "straight")
+    ckpt = tmp_path / "policy.checkpoint.pt"
+    assert (
+        policy.pretrain(spec, tmp_path / "cut", checkpoint=ckpt, checkpoint_every=2, stop_after=4)
+        == {}
+    )
+    assert ckpt.exists() and not (tmp_path / "cut").exists()
+    resumed = policy.pretrain(spec, tmp_path / "cut", checkpoint=ckpt, checkpoint_every=2)
+    assert not ckpt.exists()  # finished: the checkpoint is gone
+    assert resumed["final_loss"] == straight["final_loss"]
+    a = load_file(tmp_path / "straight" / "model.safetensors")
+    b = load_file(tmp_path / "cut" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_checkpoint_of_another_spec_is_refused(tmp_path: Path, monkeypatch) -> None:
+    from datalint.world import policy
+
+    monkeypatch.setattr(policy, "accuracy_table", lambda *a, **k: {})
+    spec = _tiny_pretrain_spec()
+    ckpt = tmp_path / "policy.checkpoint.pt"
+    policy.pretrain(spec, tmp_path / "a", checkpoint=ckpt, checkpoint_every=2, stop_after=2)
+    other = dataclasses.replace(spec, pretrain=dataclasses.replace(spec.pretrain, lr=1e-3))
+    with pytest.raises(ValueError, match="another spec"):
+        policy.pretrain(other, tmp_path / "b", checkpoint=ckpt, checkpoint_every=2)

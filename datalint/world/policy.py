@@ -237,10 +237,27 @@ def accuracy_table(
     return table
 
 
+CHECKPOINT_EVERY = 200
+
+
 def pretrain(
-    spec: WorldSpec, out: Path, *, threads: int = 1, log: Callable[[str], None] | None = None
+    spec: WorldSpec,
+    out: Path,
+    *,
+    threads: int = 1,
+    log: Callable[[str], None] | None = None,
+    checkpoint: Path | None = None,
+    checkpoint_every: int = CHECKPOINT_EVERY,
+    stop_after: int | None = None,
 ) -> dict[str, Any]:
-    """Pretrain the world's policy into ``out`` (safetensors, fp32) with ``training.json``."""
+    """Pretrain the world's policy into ``out`` (safetensors, fp32) with ``training.json``.
+
+    With ``checkpoint``, the whole training state (weights, optimiser, schedule, both random
+    generators, the step) is written there every ``checkpoint_every`` steps and picked up on the
+    next call, so an interrupted run resumes where it stopped and ends with the same weights as
+    an uninterrupted one. ``stop_after`` ends the loop early (after a checkpoint) and returns
+    ``{}``: the interruption, made testable.
+    """
     import torch
 
     say = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -264,10 +281,24 @@ def pretrain(
         ),
     )
     rng = random.Random(spec.seeds.pretrain)
-    t0 = time.perf_counter()
+    start, elapsed, loss_value = 0, 0.0, float("nan")
+    if checkpoint is not None and checkpoint.exists():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        if state["spec_hash"] != spec.spec_hash():
+            raise ValueError(
+                f"{checkpoint}: a checkpoint of another spec (hash {state['spec_hash']}); "
+                "delete it to start over"
+            )
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        rng.setstate(state["python_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        start, elapsed, loss_value = state["step"], state["seconds"], state["loss"]
+        say(f"{spec.name}: resuming at step {start} from {checkpoint}")
+    t0 = time.perf_counter() - elapsed
     model.train()
-    loss_value = float("nan")
-    for step in range(p.steps):
+    for step in range(start, p.steps):
         batch = make_batch(
             rng.sample(rows, p.batch_size), tokenizer.pad_token_id, rng, p.max_offset
         )
@@ -280,6 +311,13 @@ def pretrain(
         loss_value = loss.item()
         if step % 100 == 0 or step == p.steps - 1:
             say(f"{spec.name}: step {step} loss {loss_value:.4f} {time.perf_counter() - t0:.0f}s")
+        done = step + 1
+        if checkpoint is not None and done < p.steps and done % checkpoint_every == 0:
+            _save_checkpoint(
+                checkpoint, spec, done, time.perf_counter() - t0, loss_value, model, opt, sched, rng
+            )
+            if stop_after is not None and done >= stop_after:
+                return {}
     train_s = time.perf_counter() - t0
     model.eval()
     max_new = completion_length(spec, tokenizer)
@@ -310,4 +348,36 @@ def pretrain(
         "accuracy_temperature_1_8_samples_50_problems_per_cell": accuracy,
     }
     (out / "training.json").write_text(json.dumps(record, indent=2) + "\n")
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
     return record
+
+
+def _save_checkpoint(
+    path: Path,
+    spec: WorldSpec,
+    step: int,
+    seconds: float,
+    loss: float,
+    model: Any,
+    opt: Any,
+    sched: Any,
+    rng: random.Random,
+) -> None:
+    import torch
+
+    state = {
+        "spec_hash": spec.spec_hash(),
+        "step": step,
+        "seconds": seconds,
+        "loss": loss,
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(),
+        "python_rng": rng.getstate(),
+        "torch_rng": torch.get_rng_state(),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)  # atomic: a kill mid-write leaves the previous checkpoint
