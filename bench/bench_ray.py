@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +59,25 @@ def contents(store: Path) -> list[tuple]:
         ).fetchall()
 
 
+def steady_runs_per_s(store: Path) -> float | None:
+    """Runs per second between the first and the last run the driver stored: the executor's
+    throughput once its workers are up (the cluster's and the workers' start are left out)."""
+    with sqlite3.connect(store) as db:
+        stamps = sorted(
+            datetime.fromisoformat(row[0]).timestamp()
+            for row in db.execute("SELECT created_at FROM runs")
+        )
+    if len(stamps) < 3 or stamps[-1] <= stamps[0]:
+        return None
+    return (len(stamps) - 1) / (stamps[-1] - stamps[0])
+
+
+def mean_run_seconds(store: Path) -> float:
+    """Mean seconds inside one run (the job's own clock): the compute, without dispatch."""
+    with sqlite3.connect(store) as db:
+        return float(db.execute("SELECT avg(total_s) FROM runs").fetchone()[0])
+
+
 def main() -> int:
     n_cohorts = int(sys.argv[1]) if len(sys.argv) > 1 else 8
     seeds = int(sys.argv[2]) if len(sys.argv) > 2 else 2
@@ -67,7 +87,6 @@ def main() -> int:
         data = t / "data.jsonl"
         data.write_text("\n".join(lines[: 4 * n_cohorts]) + "\n", encoding="utf-8")
         cache = t / "cache"
-        runs = n_cohorts * seeds
         walls = {
             "process_2": calibrate(data, t / "pool.sqlite", cache, seeds, ["--workers", "2"]),
             "ray_1": calibrate(
@@ -80,6 +99,11 @@ def main() -> int:
         noop = calibrate(data, t / "ray2.sqlite", cache, seeds, ["--executor", "ray"])
         phase = {k: max(v - noop, 1e-9) for k, v in walls.items()}
         pool, ray1, ray2 = (contents(t / f"{n}.sqlite") for n in ("pool", "ray1", "ray2"))
+        runs = len(pool)  # a cohort too small to train is skipped, so count what was stored
+        steady = {
+            k: steady_runs_per_s(t / f"{n}.sqlite")
+            for k, n in (("process_2", "pool"), ("ray_1", "ray1"), ("ray_2", "ray2"))
+        }
         result = {
             "grpo_runs": runs,
             "wall_s": {k: round(v, 1) for k, v in walls.items()},
@@ -87,6 +111,16 @@ def main() -> int:
             "grpo_phase_s": {k: round(v, 1) for k, v in phase.items()},
             "runs_per_s": {k: round(runs / v, 3) for k, v in phase.items()},
             "ray_2_over_1_workers": round(phase["ray_1"] / phase["ray_2"], 2),
+            "steady_runs_per_s": {k: v and round(v, 3) for k, v in steady.items()},
+            "ray_2_over_1_workers_steady": (
+                round(steady["ray_2"] / steady["ray_1"], 2)
+                if steady["ray_1"] and steady["ray_2"]
+                else None
+            ),
+            "mean_seconds_inside_a_run": {
+                k: round(mean_run_seconds(t / f"{n}.sqlite"), 3)
+                for k, n in (("process_2", "pool"), ("ray_1", "ray1"), ("ray_2", "ray2"))
+            },
             "ray_2_over_1_workers_whole_command": round(walls["ray_1"] / walls["ray_2"], 2),
             "ray_2_over_process_2": round(phase["process_2"] / phase["ray_2"], 2),
             "stores_hold_runs": [len(pool), len(ray1), len(ray2)],
