@@ -8,6 +8,8 @@ local calibration. Scored on the test set by pairwise accuracy (and Spearman):
   local rows weigh as much in all as the prior rows), the variant chosen by nested LOWO on the
   prior worlds;
 - ``local only``: a from-scratch fit of the same variant on the same local cohorts (n >= 10);
+- ``coverage_80``: how often the ``prior+local`` predictor's 80% interval holds the measured
+  lift on the test half (local cohorts fix the world's level, which no prior can know);
 - ``mean_p1p`` / ``adv_std``: the free signals (no fit), and ``grad_align_adam`` as it comes
   when the stores hold it.
 
@@ -38,7 +40,9 @@ from datalint.calibrate.worlds import load_worlds, parse_world_names
 SIZES = (0, 10, 20, 40, 80)
 
 
-def curve(sets: list, label: str = "nll", draws: int = 5, seed: int = 0) -> dict:
+def curve(
+    sets: list, label: str = "nll", draws: int = 5, seed: int = 0, intervals: bool = True
+) -> dict:
     rng = np.random.default_rng(seed)
     out: dict = {"sizes": list(SIZES), "draws": draws, "by_world": {}}
     fit_seconds: list[float] = []
@@ -67,6 +71,7 @@ def curve(sets: list, label: str = "nll", draws: int = 5, seed: int = 0) -> dict
             if n > len(pool):
                 continue
             scores: dict[str, list[float]] = {"prior+local": [], "local only": []}
+            covered: list[float] = []
             for _ in range(draws if n else 1):
                 local = held.subset(np.sort(rng.choice(pool, size=n, replace=False)))
                 sets_fit = prior + ([local] if n else [])
@@ -75,8 +80,11 @@ def curve(sets: list, label: str = "nll", draws: int = 5, seed: int = 0) -> dict
                 if n:
                     w[g == held.world] = max(1.0, (len(y) - n) / n)
                 start = time.process_time()
-                model = fit_variant(variant, x, y, g, weights=w, intervals=False)
+                model = fit_variant(variant, x, y, g, weights=w, intervals=intervals)
                 fit_seconds.append(time.process_time() - start)
+                if intervals:
+                    lo, hi = model.interval(test.columns, groups)
+                    covered.append(float(np.mean((y_test >= lo) & (y_test <= hi))))
                 scores["prior+local"].append(
                     metrics.pairwise_accuracy(model.predict(test.columns, groups), y_test)
                 )
@@ -91,6 +99,8 @@ def curve(sets: list, label: str = "nll", draws: int = 5, seed: int = 0) -> dict
                 for k, v in scores.items()
                 if v
             }
+            if covered:  # the prior+local predictor's 80% interval on the test half
+                world["sizes"][str(n)]["coverage_80"] = float(np.mean(covered))
         out["by_world"][held.world] = world
     out["cpu_seconds_per_fit"] = float(np.median(fit_seconds)) if fit_seconds else None
     return out

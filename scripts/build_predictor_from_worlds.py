@@ -13,8 +13,11 @@ tables, plot and decision are also copied to DOCS/worlds/):
 the candidate replaces ``pretrained/lift-predictor.onnx`` only when at least two worlds have
 labels and, on the held-out worlds the shipped predictor was not fit on, the candidate's nested
 LOWO pairwise accuracy beats both the shipped predictor's and mean p(1-p)'s by more than 1e-4 (a
-smaller difference is a tie: two lines on the same signal rank alike). Otherwise the
-shipped predictor stays, and the decision says why. ``--force`` ships regardless (recorded).
+smaller difference is a tie: two lines on the same signal rank alike). A tie is broken by the
+same comparison with the gradient signals blanked (what a check without a probe, or on a served
+model, gets): the candidate's nested LOWO ``predictor_without_signals`` against the shipped
+predictor fed the 23 alone, on the same worlds. Otherwise the shipped predictor stays, and the
+decision says why. ``--force`` ships regardless (recorded).
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +38,7 @@ sys.path.insert(0, str(REPO))
 
 from datalint.calibrate import metrics  # noqa: E402
 from datalint.calibrate.worlds import load_worlds  # noqa: E402
-from datalint.features_names import COLUMN_NAMES  # noqa: E402
+from datalint.features_names import COLUMN_NAMES, SIGNAL_NAMES  # noqa: E402
 from datalint.predict import LiftPredictor  # noqa: E402
 from datalint.predict.domain import card_worlds  # noqa: E402
 
@@ -53,8 +58,9 @@ def world_stores(root: Path) -> tuple[list[str], list[str]]:
     return stores, missing
 
 
-def shipped_scores(sets: list, shipped: Path) -> dict[str, float]:
-    """The shipped predictor's pairwise accuracy on each world it was not fit on."""
+def shipped_scores(sets: list, shipped: Path, blank_signals: bool = False) -> dict[str, float]:
+    """The shipped predictor's pairwise accuracy on each world it was not fit on; with
+    ``blank_signals``, fed the 23 features alone."""
     predictor = LiftPredictor.load(shipped)
     own = {w["model_fingerprint"] for w in card_worlds(predictor.card)}
     own.add(predictor.card.get("model_fingerprint"))
@@ -65,10 +71,69 @@ def shipped_scores(sets: list, shipped: Path) -> dict[str, float]:
         y = cset.label("nll")
         keep = ~np.isnan(y)
         rows = [
-            {n: (None if np.isnan(v) else float(v)) for n, v in zip(COLUMN_NAMES, r, strict=True)}
+            {
+                n: (None if np.isnan(v) or (blank_signals and n in SIGNAL_NAMES) else float(v))
+                for n, v in zip(COLUMN_NAMES, r, strict=True)
+            }
             for r in cset.columns[keep]
         ]
         out[cset.world] = metrics.pairwise_accuracy(predictor.predict(rows), y[keep])
+    return out
+
+
+def decide(
+    n_worlds: int,
+    compared: list[str],
+    lowo: dict[str, Any],
+    shipped: dict[str, float],
+    shipped_without_signals: Callable[[], dict[str, float]],
+) -> dict[str, Any]:
+    """Whether the candidate ships (see the module docstring): ``lowo`` is its card's nested
+    leave-one-world-out table by world, ``shipped`` the shipped predictor's pairwise accuracy
+    on the worlds it was not fit on; ``shipped_without_signals`` computes the same fed the 23
+    alone, called only on a tie."""
+    if n_worlds < 2:
+        return {
+            "ship": False,
+            "reason": "labels from one world only: no held-out world to judge it on",
+        }
+    if not compared:
+        return {
+            "ship": False,
+            "reason": "no held-out world that the shipped predictor was not fit on",
+        }
+    ours = float(np.mean([lowo[w]["predictor"]["pairwise_accuracy"] for w in compared]))
+    theirs = float(np.mean([shipped[w] for w in compared]))
+    p1p = float(
+        np.mean([lowo[w]["free_signals"]["mean_p1p"]["pairwise_accuracy"] for w in compared])
+    )
+    out: dict[str, Any] = {
+        "candidate_pairwise": ours,
+        "shipped_pairwise": theirs,
+        "mean_p1p_pairwise": p1p,
+        # the card's tables are rounded (6 digits): a difference under TIE is not a win
+        "ship": ours > theirs + TIE and ours > p1p + TIE,
+        "reason": (
+            f"held-out worlds {compared}: candidate (nested LOWO) {ours:.3f}, shipped {theirs:.3f}"
+            f", mean p(1-p) {p1p:.3f}"
+        ),
+    }
+    blank = [w for w in compared if "predictor_without_signals" in lowo[w]]
+    if abs(ours - theirs) <= TIE and ours > p1p + TIE and blank == compared:
+        ours_b = float(
+            np.mean([lowo[w]["predictor_without_signals"]["pairwise_accuracy"] for w in blank])
+        )
+        shipped_b = shipped_without_signals()
+        theirs_b = float(np.mean([shipped_b[w] for w in blank]))
+        out.update(
+            candidate_pairwise_without_signals=ours_b,
+            shipped_pairwise_without_signals=theirs_b,
+            ship=ours_b > theirs_b + TIE,
+        )
+        out["reason"] += (
+            f"; a tie with the signals, so without them: candidate {ours_b:.3f}, "
+            f"shipped {theirs_b:.3f}"
+        )
     return out
 
 
@@ -108,25 +173,15 @@ def main() -> int:
         "worlds_without_labels": missing,
         "compared_on": compared,
     }
-    if len(sets) < 2:
-        decision["ship"] = False
-        decision["reason"] = "labels from one world only: no held-out world to judge it on"
-    elif not compared:
-        decision["ship"] = False
-        decision["reason"] = "no held-out world that the shipped predictor was not fit on"
-    else:
-        ours = float(np.mean([lowo[w]["predictor"]["pairwise_accuracy"] for w in compared]))
-        theirs = float(np.mean([shipped[w] for w in compared]))
-        p1p = float(
-            np.mean([lowo[w]["free_signals"]["mean_p1p"]["pairwise_accuracy"] for w in compared])
+    decision.update(
+        decide(
+            len(sets),
+            compared,
+            lowo,
+            shipped,
+            lambda: shipped_scores(sets, shipped_path, blank_signals=True),
         )
-        decision.update(candidate_pairwise=ours, shipped_pairwise=theirs, mean_p1p_pairwise=p1p)
-        # the card's tables are rounded (6 digits): a difference under TIE is not a win
-        decision["ship"] = ours > theirs + TIE and ours > p1p + TIE
-        decision["reason"] = (
-            f"held-out worlds {compared}: candidate (nested LOWO) {ours:.3f}, shipped {theirs:.3f}"
-            f", mean p(1-p) {p1p:.3f}"
-        )
+    )
     if args.force and not decision["ship"]:
         decision["ship"], decision["forced"] = True, True
     (out / "decision.json").write_text(json.dumps(decision, indent=2) + "\n")
