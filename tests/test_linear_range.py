@@ -170,3 +170,22 @@ def test_the_verdict_imports_without_torch():
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+def test_the_share_separates_the_recorded_worlds(tmp_path):
+    """scripts/linear_range_worlds.py on the committed stores: every tiny world with signals is
+    inside, SmolLM2-135M-Instruct (its recorded signals and probe NLL) outside."""
+    import json
+
+    out = tmp_path / "rows.json"
+    script = REPO / "scripts" / "linear_range_worlds.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--json", str(out)], capture_output=True, text=True, cwd=REPO
+    )
+    assert done.returncode == 0, done.stderr
+    rows = {r["world"]: r for r in json.loads(out.read_text())["rows"]}
+    smol = rows.pop("smollm2-135m-instruct")
+    assert smol["in_linear_range"] is False and smol["ratio"] == pytest.approx(1.98867, rel=1e-3)
+    assert len(rows) >= 2
+    assert all(r["in_linear_range"] is True and r["ratio"] < 0.05 for r in rows.values())
+    assert "| smollm2-135m-instruct | 6 of 10 |" in done.stdout
