@@ -88,7 +88,7 @@ def test_verdict_outside_on_smollm2s_recorded_signals():
     assert lifts[0] == pytest.approx(1.73504) and lifts[1] == 0.0
     # six cohorts step; sizes sorted 0.237, 0.480, 0.614, 1.735, 2.284, 3.083: median of the
     # middle two (0.614 + 1.735) / 2 = 1.1745 nats, 199% of 0.5906
-    assert got.n_cohorts == 6
+    assert got.n_cohorts == 6 and (got.lr, got.steps) == (2e-5, 8)
     assert got.first_order_lift_median == pytest.approx((3837.35 + 10844.0) / 2 * 1.6e-4)
     assert got.ratio == pytest.approx(1.98867, rel=1e-4)
     assert got.in_linear_range is False

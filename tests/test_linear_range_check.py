@@ -145,6 +145,12 @@ def test_a_card_whose_label_rule_steps_far_leaves_the_signals_out_in_a_real_proc
     shutil.copyfile(default_predictor_path(), onnx)
     card = json.loads(default_predictor_path().with_suffix(".json").read_text())
     card["grpo_settings"]["lr"] = 0.2
+    # and a card that was not fit on this model, whose table gates by mean p(1-p) only when
+    # the predictor goes without its signals: which decision applies shows how they were fed
+    for world in card["worlds"]:
+        world["model_fingerprint"] = "0" * 64
+    card["out_of_domain_score"] = {"score": "predictor", "reason": "with signals"}
+    card["out_of_domain_score_without_signals"] = {"score": "mean_p1p", "reason": "without"}
     onnx.with_suffix(".json").write_text(json.dumps(card))
     assert LiftPredictor.load(onnx).uses_signals
     data = _data(tmp_path)
@@ -155,6 +161,8 @@ def test_a_card_whose_label_rule_steps_far_leaves_the_signals_out_in_a_real_proc
     report = json.loads(far.stdout)
     gs = report["summary"]["predictor_domain"]["gradient_signals"]
     assert gs["in_linear_range"] is False and gs["used"] is False and gs["lr"] == 0.2
+    domain = report["summary"]["predictor_domain"]
+    assert domain["in_domain"] is False and domain["lift_score_source"] == "mean_p1p"
     assert _lifts(report) == pytest.approx(_lifts(json.loads(plain.stdout)), rel=1e-6)
     assert all("signals" in c for c in report["cohorts"])
     assert f"{NOTE}: the first-order lift (lr 0.2 x 8 steps x grad_align_adam)" in far.stderr
