@@ -102,6 +102,8 @@ class CohortReport:
     sampling: dict[str, Any] | None = None  # adaptive k's budget (fixed k: None, not shown)
     # signals beyond the 23 (datalint.features_names.SIGNAL_NAMES), when they were computed
     signals: dict[str, float | None] = field(default_factory=dict)
+    # lr x steps x grad_align_adam under the predictor's label rule, in nats (never an input)
+    first_order_lift: float | None = None
 
     def predictor_row(self) -> dict[str, float | None]:
         """What a predictor reads: the 23 features, then the signals."""
@@ -122,6 +124,8 @@ class CohortReport:
             data["sampling"] = self.sampling
         if self.signals:
             data["signals"] = dict(self.signals)
+        if self.first_order_lift is not None:
+            data["first_order_lift"] = self.first_order_lift
         return data
 
 
@@ -137,7 +141,8 @@ class Summary:
     predictor: str | None = None
     similarity: str | None = None
     skipped_stages: list[str] = field(default_factory=list)
-    # {"in_domain", "nearest_world", "model", "worlds", "lift_score_source", "reason"}
+    # {"in_domain", "nearest_world", "model", "worlds", "lift_score_source", "reason",
+    #  "gradient_signals": linear-range verdict (datalint.predict.linear_range) or None}
     predictor_domain: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:

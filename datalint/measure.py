@@ -39,6 +39,8 @@ class CohortMeasurement:
     rollout_stats: RolloutStats | None = None
     # why the gradient signals are missing or partial (None: computed in full, or not asked)
     signal_note: str | None = None
+    # the probe NLL at the base weights, from the gradient signals' probe pass (None without)
+    probe_nll: float | None = None
 
 
 def measure_cohorts(
@@ -159,14 +161,14 @@ def measure_cohorts(
     if budget is not None:
         for report, keep in zip(reports, kept, strict=True):
             report.sampling = budget.provenance(keep)
-    signal_note = None
+    signal_note, probe_nll = None, None
     if gradient_signals and can_align(backend, rollouts_file, probe_items) and cohorts:
         from datalint.rollout.backends import ModelOptions, resolve_model
         from datalint.signals.grad_align import SignalsUnavailable, measure_alignments
 
         how = model_options or ModelOptions()
         try:
-            signals, signal_note = measure_alignments(
+            signals, signal_note, probe_nll = measure_alignments(
                 resolve_model(model),
                 cohorts,
                 per_cohort,
@@ -191,6 +193,7 @@ def measure_cohorts(
         stats,
     )
     measurement.signal_note = signal_note
+    measurement.probe_nll = probe_nll
     return measurement
 
 

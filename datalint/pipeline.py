@@ -29,6 +29,7 @@ from datalint.rulebook import Rule
 if TYPE_CHECKING:
     from datalint.grade.settings import Grading
     from datalint.predict import LiftPredictor
+    from datalint.predict.linear_range import LinearRange
     from datalint.rollout.stage import RolloutStats
 
 LEVEL_ORDER = {"error": 0, "warning": 1}
@@ -299,7 +300,16 @@ def _model_stages(
         notify(f"note: gradient signals: {measured.signal_note}")
     if predictor.uses_signals and any(not r.signals for r in reports):
         notify(_missing_signals_note(predictor.name, opts, measured.signal_note))
-    predictions, low, high = predictor.predict_with_interval([r.predictor_row() for r in reports])
+    verdict = _linear_range(predictor, reports, measured.probe_nll)
+    outside = verdict is not None and verdict.in_linear_range is False
+    if verdict is not None and outside and predictor.uses_signals:
+        from datalint.predict.linear_range import outside_note
+
+        notify(outside_note(predictor.name, verdict))
+    # outside their linear range the signals are measured and reported, never fed
+    rows = [dict(r.features) if outside else r.predictor_row() for r in reports]
+    signals_fed = not outside and all(r.signals for r in reports)
+    predictions, low, high = predictor.predict_with_interval(rows)
     for i, (report, cohort, lift) in enumerate(zip(reports, cohorts, predictions, strict=True)):
         report.predicted_lift = float(lift)
         if low is not None and high is not None:
@@ -311,7 +321,12 @@ def _model_stages(
         notify(f"no lift predictor found; scoring with {predictor.name}")
     domain = None
     if not predictor.is_fallback:
-        lift_score, domain = _domain(predictor, measured.model_fingerprint, reports, lift_score)
+        lift_score, domain = _domain(
+            predictor, measured.model_fingerprint, reports, lift_score, signals_fed
+        )
+        domain["gradient_signals"] = (
+            verdict.as_dict(used=predictor.uses_signals and signals_fed) if verdict else None
+        )
         if domain["in_domain"] is False:
             notify(_domain_note(predictor.name, domain))
         elif domain["in_domain"] is None:
@@ -327,6 +342,21 @@ def _model_stages(
     return _ModelResult(
         reports, predictor.name, measured.similarity_method, lift_score, unjudged, domain
     )
+
+
+def _linear_range(
+    predictor: LiftPredictor, reports: list[CohortReport], probe_nll: float | None
+) -> LinearRange | None:
+    """The signals' linear-range verdict under the predictor's label rule, each cohort's
+    first-order lift set on its report; None when no cohort has signals."""
+    if not any(r.signals for r in reports):
+        return None
+    from datalint.predict.linear_range import judge_signals
+
+    lifts, verdict = judge_signals(predictor.card, [r.signals for r in reports], probe_nll)
+    for report, lift in zip(reports, lifts, strict=True):
+        report.first_order_lift = lift
+    return verdict
 
 
 def _missing_signals_note(name: str, opts: CheckOptions, why: str | None = None) -> str:
@@ -352,12 +382,14 @@ def _domain(
     fingerprint: str | None,
     reports: list[CohortReport],
     lift_score: float | None,
+    signals_fed: bool,
 ) -> tuple[float | None, dict]:
     """The predictor's domain, and the dataset score that gates: out of domain, the free signal
-    the card chose when its leave-one-world-out table showed the predictor no better."""
+    the card chose when its leave-one-world-out table showed the predictor no better (with or
+    without the signals, as they were fed)."""
     from datalint.predict.domain import fallback_lift_score, predictor_domain
 
-    domain = predictor_domain(predictor.card, fingerprint, reports)
+    domain = predictor_domain(predictor.card, fingerprint, reports, signals_fed=signals_fed)
     if not domain.in_domain and domain.lift_score_source != "predictor":
         fallback = fallback_lift_score(predictor.card, domain.lift_score_source, reports)
         if fallback is not None:

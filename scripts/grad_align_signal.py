@@ -57,7 +57,7 @@ def measure(world_dir: Path) -> dict:
     t1 = time.perf_counter()
     from datalint.signals.grad_align import measure_alignments
 
-    signals, _ = measure_alignments(policy, sampling.cohorts, sampling.rollouts, probe)
+    signals = measure_alignments(policy, sampling.cohorts, sampling.rollouts, probe).signals
     t2 = time.perf_counter()
     return {
         "world": world["world"],

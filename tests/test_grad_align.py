@@ -26,6 +26,7 @@ from datalint.signals.grad_align import (  # noqa: E402
     load_policy,
     measure_alignments,
     probe_gradient,
+    probe_gradient_and_nll,
 )
 
 POLICY = str(default_model_dir())
@@ -167,8 +168,10 @@ def test_measure_alignments_renders_prompts_and_matches_the_direct_computation(p
         for group, rs in zip(COMPLETIONS, REWARDS, strict=True)
     ]
     cohorts = [Cohort("c0", items[:1]), Cohort("c1", items[1:])]
-    got, note = measure_alignments(POLICY, cohorts, [rollouts[:1], rollouts[1:]], probe)
+    got, note, nll = measure_alignments(POLICY, cohorts, [rollouts[:1], rollouts[1:]], probe)
     assert note is None  # every probe item fits
+    # the probe NLL from the gradient's own pass is calibrate's probe NLL at the base weights
+    assert nll == pytest.approx(probe_nll(model, tok, *PROBE).nll, rel=1e-5)
     want = cohort_alignments(
         model, tok, [PROMPTS[:1], PROMPTS[1:]], [rollouts[:1], rollouts[1:]], *PROBE
     )
@@ -287,7 +290,7 @@ def test_prompts_are_rendered_as_the_backend_renders_them(tmp_path):
     ]
     cohorts = [Cohort("c", items)]
     system = "1"
-    got, _ = measure_alignments(str(chat), cohorts, [rollouts], probe, system)
+    got, _, _ = measure_alignments(str(chat), cohorts, [rollouts], probe, system)
     assert render_prompt(items[0], tok, system) == "1+" + PROMPTS[0]  # in the vocabulary
     want = cohort_alignments(
         model,
@@ -297,7 +300,7 @@ def test_prompts_are_rendered_as_the_backend_renders_them(tmp_path):
         [render_prompt(it, tok, system) for it in probe],
         list(PROBE[1]),
     )
-    plain, _ = measure_alignments(str(chat), cohorts, [rollouts], probe)
+    plain, _, _ = measure_alignments(str(chat), cohorts, [rollouts], probe)
     assert got == want and got != plain
 
 
@@ -323,7 +326,8 @@ def test_probe_items_longer_than_the_context_are_left_out_with_a_note(policy):
         [Rollout(t, reward=r, n_tokens=n) for (t, n), r in zip(group, rs, strict=True)]
         for group, rs in zip(COMPLETIONS, REWARDS, strict=True)
     ]
-    _, note = measure_alignments(POLICY, [Cohort("c", items)], [rollouts], probe)
+    _, note, nll = measure_alignments(POLICY, [Cohort("c", items)], [rollouts], probe)
+    assert nll == pytest.approx(probe_nll(model, tok, *PROBE).nll, rel=1e-5)  # the kept four
     assert note == (
         "1 of the probe's 5 items do not fit the model's context of 32 tokens and are left "
         "out of the probe gradient"
@@ -341,3 +345,6 @@ def test_gradients_accumulated_a_few_rows_at_a_time_equal_one_pass(policy):
     probe_whole = probe_gradient(model, tok, *PROBE)
     probe_part = probe_gradient(model, tok, *PROBE, batch_rows=1)
     assert torch.allclose(probe_part, probe_whole, atol=1e-6, rtol=1e-4)
+    # the NLL is summed over the batches too: one row at a time, three rows, all at once
+    nlls = [probe_gradient_and_nll(model, tok, *PROBE, batch_rows=n)[1] for n in (1, 3, 64)]
+    assert nlls == pytest.approx([probe_nll(model, tok, *PROBE).nll] * 3, rel=1e-5)

@@ -275,6 +275,10 @@ def test_signals_on_request_with_a_predictor_that_does_not_take_them(tmp_path):
         c["predicted_lift"] for c in json.loads(plain.stdout)["cohorts"]
     ]
     assert "takes gradient signals" not in plain.stderr
+    # measured and judged, but not used: this predictor takes none
+    judged = json.loads(asked.stdout)["summary"]["predictor_domain"]["gradient_signals"]
+    assert judged["in_linear_range"] is True and judged["used"] is False
+    assert json.loads(plain.stdout)["summary"]["predictor_domain"]["gradient_signals"] is None
 
 
 def test_the_shipped_predictor_takes_the_signals_and_check_computes_them_by_default(tmp_path):
@@ -303,6 +307,12 @@ def test_out_of_domain_without_signals_follows_the_without_signals_table():
     bare = CohortReport("c", [("d", 1)], {})
     assert predictor_domain(card, "x:zzz", [measured]).lift_score_source == "predictor"
     assert predictor_domain(card, "x:zzz", [measured, bare]).lift_score_source == "mean_p1p"
+    # signals measured but not fed (outside their linear range): the without-signals table
+    fed_none = predictor_domain(card, "x:zzz", [measured], signals_fed=False)
+    assert fed_none.lift_score_source == "mean_p1p"
+    assert predictor_domain(card, "x:zzz", [bare], signals_fed=True).lift_score_source == (
+        "predictor"
+    )
     older = {k: v for k, v in card.items() if k != "out_of_domain_score_without_signals"}
     assert predictor_domain(older, "x:zzz", [bare]).lift_score_source == "predictor"
 

@@ -88,8 +88,14 @@ def _nearest(worlds: list[dict[str, Any]], reports: Sequence[CohortReport]) -> s
 
 
 def predictor_domain(
-    card: dict[str, Any], model_fingerprint: str | None, reports: Sequence[CohortReport]
+    card: dict[str, Any],
+    model_fingerprint: str | None,
+    reports: Sequence[CohortReport],
+    *,
+    signals_fed: bool | None = None,
 ) -> Domain:
+    """``signals_fed``: whether the predictor was fed the gradient signals (None: whether every
+    cohort has them)."""
     worlds = card_worlds(card)
     ours = _bare(model_fingerprint)
     match = next((w for w in worlds if _bare(w["model_fingerprint"]) == ours), None)
@@ -111,7 +117,9 @@ def predictor_domain(
             "checked",
         )
     decision = card.get("out_of_domain_score") or {}
-    if reports and not all(r.signals for r in reports):
+    if signals_fed is None:
+        signals_fed = not reports or all(r.signals for r in reports)
+    if not signals_fed:
         # the card judged the predictor with its signals; without them, by that table instead
         decision = card.get("out_of_domain_score_without_signals") or decision
     source = str(decision.get("score") or DEFAULT_FALLBACK)

@@ -12,6 +12,7 @@ from typing import Any
 
 from datalint.features_names import FEATURE_NAMES
 from datalint.findings import CohortReport, Finding, Report, Summary
+from datalint.predict.linear_range import percent
 from datalint.report.escape import terminal
 
 LEVEL_RANK = {"error": 0, "warning": 1}
@@ -379,3 +380,18 @@ def ordered_features(features: Mapping[str, Any]) -> dict[str, Any]:
     known = [name for name in FEATURE_NAMES if name in features]
     extra = sorted(k for k in features if k not in FEATURE_NAMES)
     return {k: features[k] for k in known + extra}
+
+
+def gradient_signals_line(gradient_signals: dict[str, Any]) -> str:
+    """One line for a report's summary from ``summary.predictor_domain.gradient_signals``."""
+    ratio = gradient_signals.get("ratio")
+    size = (
+        f"first-order lift {percent(ratio)} of the probe NLL "
+        f"(limit {percent(gradient_signals.get('linear_range_share'))})"
+    )
+    used = "used" if gradient_signals.get("used") else "not used"
+    inside = gradient_signals.get("in_linear_range")
+    if inside is None:
+        return f"linear range not judged (no probe NLL); {used}"
+    where = "in their linear range" if inside else "OUTSIDE their linear range"
+    return f"{where}: {size}; {used} by the predictor"

@@ -34,6 +34,7 @@ from datalint.report._common import (
     fmt_lift,
     fmt_number,
     fmt_short,
+    gradient_signals_line,
     line_span,
     location,
     one_line,
@@ -451,6 +452,11 @@ def summary_panel(
         *(
             [("Predictor domain", domain_line(summary.predictor_domain))]
             if summary.predictor_domain
+            else []
+        ),
+        *(
+            [("Gradient signals", gradient_signals_line(signals))]
+            if (signals := (summary.predictor_domain or {}).get("gradient_signals"))
             else []
         ),
         ("Skipped stages", ", ".join(summary.skipped_stages) or "none"),

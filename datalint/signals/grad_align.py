@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from datalint.extras import MissingExtra
 from datalint.features_names import GRADIENT_SIGNALS
@@ -157,11 +157,24 @@ def probe_gradient(
 ) -> Any:
     """The gradient of the probe NLL (mean over answers of per-token NLL of answer + EOS), over
     the probe items that fit the model's context."""
+    return probe_gradient_and_nll(model, tokenizer, prompts, answers, batch_rows=batch_rows)[0]
+
+
+def probe_gradient_and_nll(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    answers: Sequence[str],
+    *,
+    batch_rows: int = BATCH_ROWS,
+) -> tuple[Any, float]:
+    """The probe NLL's gradient and the NLL itself at the current weights (one pass: the
+    objective the gradient is taken of is the NLL)."""
     rows, _ = probe_rows(model, tokenizer, prompts, answers)
     eos = tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
     coefs = [-1.0 / (len(rows) * _scored_tokens(row)) for row in rows]  # NLL = -logp
-    return _gradient_of(model, rows, coefs, pad, batch_rows)
+    return _gradient_and_value(model, rows, coefs, pad, batch_rows)
 
 
 def _scored_tokens(row: tuple[list[int], int]) -> int:
@@ -170,22 +183,26 @@ def _scored_tokens(row: tuple[list[int], int]) -> int:
     return len(seq) - max(n_prompt, 1)
 
 
-def _gradient_of(
+def _gradient_and_value(
     model: Any, rows: list[tuple[list[int], int]], coefs: list[float], pad: int, batch_rows: int
-) -> Any:
+) -> tuple[Any, float]:
     """The gradient of sum over rows of coef x (summed logprob of the row's scored tokens),
-    accumulated ``batch_rows`` rows at a time, so memory does not grow with a cohort's size."""
+    and that sum's value, accumulated ``batch_rows`` rows at a time, so memory does not grow
+    with a cohort's size."""
     torch = _torch()
     model.zero_grad(set_to_none=True)
+    value = 0.0
     for start in range(0, len(rows), batch_rows):
         part = rows[start : start + batch_rows]
         ids, mask, scored = _on_device(model, _sequence_batch(part, pad))
         logp = (_token_logprobs(model, ids, mask) * scored[:, 1:]).sum(dim=1)
         coef = torch.tensor(coefs[start : start + batch_rows], dtype=logp.dtype, device=logp.device)
-        (logp * coef).sum().backward()
+        objective = (logp * coef).sum()
+        objective.backward()
+        value += float(objective.detach())
     grad = _flat_grad(model)
     model.zero_grad(set_to_none=True)
-    return grad
+    return grad, value
 
 
 def completion_ids(tokenizer: Any, completion: str, n_tokens: int | None) -> list[int]:
@@ -225,7 +242,7 @@ def grpo_gradient(
         return None
     total = sum(_scored_tokens(row) for row in rows)  # dapo: one mean over every token
     coefs = [-advantage / total for advantage in weights]
-    return _gradient_of(model, rows, coefs, pad, batch_rows)
+    return _gradient_and_value(model, rows, coefs, pad, batch_rows)[0]
 
 
 def alignment(grpo_grad: Any | None, probe_grad: Any) -> Alignment:
@@ -259,6 +276,14 @@ def load_policy(model_dir: str, device: str = "auto") -> tuple[Any, Any]:
     return model, tokenizer
 
 
+class Alignments(NamedTuple):
+    """What :func:`measure_alignments` measures for a dataset."""
+
+    signals: list[dict[str, float]]  # per cohort, GRADIENT_SIGNALS
+    note: str | None  # probe items left out for not fitting the model's context
+    probe_nll: float  # the probe NLL at the base weights, over the items kept
+
+
 def cohort_alignments(
     model: Any,
     tokenizer: Any,
@@ -270,6 +295,16 @@ def cohort_alignments(
     """Each cohort's signals from its graded rollouts (``rollout.reward``; ungraded = 0), with
     the probe gradient computed once."""
     probe_grad = probe_gradient(model, tokenizer, probe_prompts, probe_answers)
+    return _aligned_with(model, tokenizer, cohort_prompts, cohort_rollouts, probe_grad)
+
+
+def _aligned_with(
+    model: Any,
+    tokenizer: Any,
+    cohort_prompts: Sequence[Sequence[str]],
+    cohort_rollouts: Sequence[Sequence[Sequence[Rollout]]],
+    probe_grad: Any,
+) -> list[dict[str, float]]:
     out = []
     for prompts, groups in zip(cohort_prompts, cohort_rollouts, strict=True):
         completions = [[(r.completion, r.n_tokens) for r in group] for group in groups]
@@ -286,11 +321,12 @@ def measure_alignments(
     probe_items: Sequence[Item],
     system_prompt: str | None = None,
     device: str = "auto",
-) -> tuple[list[dict[str, float]], str | None]:
+) -> Alignments:
     """The signals of each cohort, its prompts rendered exactly as the rollout backend renders
-    them (chat template, the user's system prompt), the probe's likewise; and a note when probe
-    items were left out for not fitting the model's context. Raises SignalsUnavailable when
-    none fits."""
+    them (chat template, the user's system prompt), the probe's likewise; a note when probe
+    items were left out for not fitting the model's context; and the probe NLL at the base
+    weights, from the same pass as the probe gradient. Raises SignalsUnavailable when none
+    fits."""
     from datalint.rollout.base import render_prompt
 
     model, tokenizer = load_policy(model_dir, device)
@@ -303,12 +339,12 @@ def measure_alignments(
             f"{left_out} of the probe's {len(probe_prompts)} items do not fit the model's "
             f"context of {context_length(model)} tokens and are left out of the probe gradient"
         )
-    signals = cohort_alignments(
+    probe_grad, nll = probe_gradient_and_nll(model, tokenizer, probe_prompts, probe_answers)
+    signals = _aligned_with(
         model,
         tokenizer,
         [[render_prompt(it, tokenizer, system_prompt) for it in c.items] for c in cohorts],
         per_cohort,
-        probe_prompts,
-        probe_answers,
+        probe_grad,
     )
-    return signals, note
+    return Alignments(signals, note, nll)
