@@ -309,6 +309,8 @@ def _model_stages(
     # outside their linear range the signals are measured and reported, never fed
     rows = [dict(r.features) if outside else r.predictor_row() for r in reports]
     signals_fed = not outside and all(r.signals for r in reports)
+    if opts.adaptive_k and predictor.uses_signals and signals_fed:
+        notify(ADAPTIVE_SIGNALS_NOTE.format(name=predictor.name))
     predictions, low, high = predictor.predict_with_interval(rows)
     for i, (report, cohort, lift) in enumerate(zip(reports, cohorts, predictions, strict=True)):
         report.predicted_lift = float(lift)
@@ -342,6 +344,14 @@ def _model_stages(
     return _ModelResult(
         reports, predictor.name, measured.similarity_method, lift_score, unjudged, domain
     )
+
+
+# measured by bench/bench_adaptive.py on world0's 300 labelled cohorts (docs/features.md)
+ADAPTIVE_SIGNALS_NOTE = (
+    "note: {name} reads gradient signals, and --adaptive-k takes them on fewer rollouts per "
+    "problem: measured on world0, its ranking fell from 0.740 to 0.645 pairwise at budget 0.5 "
+    "(fixed k at another seed: 0.717); drop --adaptive-k where the lift ranking matters"
+)
 
 
 def _linear_range(

@@ -559,3 +559,23 @@ def test_the_transformers_backend_extends_a_group_to_the_fixed_k_group(tmp_path:
         assert [r.completion for r in grown] == [r.completion for r in whole]
         for a, b in zip(grown, whole, strict=True):
             assert a.logprobs == pytest.approx(b.logprobs, abs=1e-5)
+
+
+def test_adaptive_k_with_fed_gradient_signals_warns_of_the_measured_ranking_loss(
+    tmp_path: Path,
+) -> None:
+    data = _data(tmp_path)
+    probe = ROOT / "examples" / "probe.jsonl"
+    args = ["check", str(data), "--format", "json", "--exit-zero", "--cache-dir", str(tmp_path)]
+    signals = CliRunner().invoke(
+        cli, [*args, "--probe", str(probe), "--adaptive-k"], catch_exceptions=False
+    )
+    assert signals.exit_code == 0, signals.output
+    assert "--adaptive-k takes them on fewer rollouts" in signals.stderr
+    assert "0.740 to 0.645" in signals.stderr
+    # no signals fed (none asked for, or fixed k): no such note
+    for extra in (["--adaptive-k", "--no-gradient-signals"], []):
+        quiet = CliRunner().invoke(
+            cli, [*args, "--probe", str(probe), *extra], catch_exceptions=False
+        )
+        assert quiet.exit_code == 0 and "--adaptive-k takes" not in quiet.stderr
