@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def test_the_share_is_a_tenth():
-    assert LINEAR_RANGE_SHARE == 0.1
+    assert LINEAR_RANGE_SHARE == 0.25
 
 
 def test_label_step_reads_the_card_and_falls_back_to_calibrates_defaults_per_field():
@@ -58,7 +58,7 @@ def test_first_order_lift_is_lr_times_steps_times_the_signal():
 
 
 def test_verdict_inside_by_hand():
-    # sizes 0.002, 0.004, 0.010: median 0.004 <= 0.1 x 0.7 = 0.07
+    # sizes 0.002, 0.004, 0.010: median 0.004 <= 0.25 x 0.7 = 0.175
     got = linear_range([0.004, -0.002, 0.010], 0.7, 2e-5, 8)
     assert got.first_order_lift_median == pytest.approx(0.004)
     assert got.in_linear_range is True
@@ -68,7 +68,7 @@ def test_verdict_inside_by_hand():
         "first_order_lift_median": pytest.approx(0.004),
         "probe_nll": 0.7,
         "ratio": pytest.approx(0.004 / 0.7),
-        "linear_range_share": 0.1,
+        "linear_range_share": 0.25,
         "in_linear_range": True,
         "used": True,
         "n_cohorts": 3,
@@ -99,7 +99,7 @@ def test_the_median_is_of_sizes_and_leaves_out_missing_and_non_stepping_cohorts(
     # one step of -0.5, and nothing else that steps: the median is 0.5 (not 0, not -0.5)
     got = linear_range([-0.5, 0.0, 0.0, None], 1.0, 1e-5, 1)
     assert got.first_order_lift_median == 0.5 and got.n_cohorts == 1
-    assert got.in_linear_range is False  # 0.5 > 0.1 x 1.0
+    assert got.in_linear_range is False  # 0.5 > 0.25 x 1.0
     odd = linear_range([0.3, -0.1, 0.2, -100.0, 0.01], 10.0, 1e-5, 1)
     assert odd.first_order_lift_median == pytest.approx(0.2) and odd.in_linear_range is True
     none_step = linear_range([0.0, None], 0.5, 1e-5, 1)
@@ -108,8 +108,8 @@ def test_the_median_is_of_sizes_and_leaves_out_missing_and_non_stepping_cohorts(
 
 
 def test_the_boundary_exceeds_only_strictly():
-    assert linear_range([0.25], 2.5, 1e-5, 1).in_linear_range is True  # 0.25 == 0.1 x 2.5
-    assert linear_range([0.2501], 2.5, 1e-5, 1).in_linear_range is False
+    assert linear_range([0.625], 2.5, 1e-5, 1).in_linear_range is True  # 0.625 == 0.25 x 2.5
+    assert linear_range([0.6251], 2.5, 1e-5, 1).in_linear_range is False
     assert linear_range([0.25], 2.5, 1e-5, 1, share=0.09).in_linear_range is False
     assert linear_range([0.25], 2.5, 1e-5, 1, share=0.11).in_linear_range is True
 
@@ -132,16 +132,16 @@ def test_the_note_and_the_summary_line_in_words():
     assert note == (
         "note: gradient signals outside their linear range: the first-order lift "
         "(lr 2e-05 x 8 steps x grad_align_adam) has a median size of 1.2 nats, 200% of the "
-        "probe NLL 0.6 (limit 10%); lift-predictor.onnx predicts from the 23 features alone, "
+        "probe NLL 0.6 (limit 25%); lift-predictor.onnx predicts from the 23 features alone, "
         "as its card's 'without gradient signals' rows measure"
     )
     assert gradient_signals_line(got.as_dict(used=False)) == (
-        "OUTSIDE their linear range: first-order lift 200% of the probe NLL (limit 10%); "
+        "OUTSIDE their linear range: first-order lift 200% of the probe NLL (limit 25%); "
         "not used by the predictor"
     )
     inside = linear_range([0.0071], 0.71, 2e-5, 8).as_dict(used=True)
     assert gradient_signals_line(inside) == (
-        "in their linear range: first-order lift 1% of the probe NLL (limit 10%); "
+        "in their linear range: first-order lift 1% of the probe NLL (limit 25%); "
         "used by the predictor"
     )
     unjudged = linear_range([0.1], None, 2e-5, 8).as_dict(used=True)

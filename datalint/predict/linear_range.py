@@ -19,9 +19,11 @@ from typing import Any
 # The first-order lift may be at most this share of the probe NLL. Measured on the recorded
 # worlds (scripts/linear_range_worlds.py): the four tiny worlds' medians are 0.27-2.9% of their
 # probe NLL, where the signal ranks lifts at 0.74-0.86 pairwise; SmolLM2-135M-Instruct's is 199%,
-# where it ranks at chance (0.51). 10% sits 3.4x above the largest tiny world and 20x below
-# SmolLM2: a step that changes the NLL by a tenth of itself is no longer a small step.
-LINEAR_RANGE_SHARE = 0.1
+# where it ranks at chance (0.51). With one group measured on each side, the line sits at their
+# geometric middle (sqrt(0.029 x 1.99) = 24%), 8.6x above the largest tiny world and 8x below
+# SmolLM2: a well-trained small model with a low probe NLL keeps its signal, and a step that
+# would remove a quarter of the NLL is no longer a small step.
+LINEAR_RANGE_SHARE = 0.25
 ALIGN_SIGNAL = "grad_align_adam"
 
 
