@@ -329,6 +329,12 @@ def _model_stages(
         domain["gradient_signals"] = (
             verdict.as_dict(used=predictor.uses_signals and signals_fed) if verdict else None
         )
+        if low is not None:
+            domain["interval"] = (
+                "scaled by this dataset's spread of predictions (first-order line)"
+                if predictor.interval_scaled
+                else "quantile trees"
+            )
         if domain["in_domain"] is False:
             notify(_domain_note(predictor.name, domain))
         elif domain["in_domain"] is None:

@@ -31,6 +31,8 @@ from datalint.calibrate.variants import (
 )
 from datalint.extras import MissingExtra
 from datalint.features_names import FEATURE_NAMES, REWARD_FEATURES
+from datalint.predict.scaled_interval import METADATA_KEY as SCALED_KEY
+from datalint.predict.scaled_interval import describe as describe_scaled
 
 INPUT_NAME = "features"
 CARD_METRICS = (
@@ -257,6 +259,7 @@ def fit_predictor(
             "quantiles": list(INTERVAL_QUANTILES),
             "meaning": "80% interval of the lift in nats from quantile trees "
             "(reg:quantileerror), clipped to contain the point prediction",
+            "scaled": describe_scaled(model.scaled),
             "coverage_on_held_out_worlds": lowo_summary.get("interval_coverage_80"),
         },
         "monotone_constraints": {**MONOTONE, **SIGNAL_MONOTONE},
@@ -328,6 +331,8 @@ def fit_predictor(
     if model.output_map is not None:
         kx, ky = model.output_map
         metadata["datalint.output_map"] = json.dumps({"x": kx.tolist(), "y": ky.tolist()})
+    if model.scaled is not None:
+        metadata[SCALED_KEY] = model.scaled.as_metadata()
     onx = predictor_to_onnx(model, metadata)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_bytes(onx.SerializeToString())

@@ -47,6 +47,7 @@ from datalint.features_names import (
     GRADIENT_SIGNALS,
 )
 from datalint.predict.derived import percentile_ranks
+from datalint.predict.scaled_interval import ScaledInterval, scaled_band, scaled_quantiles
 
 OBJECTIVES = ("raw", "world_z", "rank", "first_order")
 LINEAR_INPUT = "grad_align_adam"  # first_order's one input
@@ -227,6 +228,8 @@ class FittedPredictor:
     output_map: tuple[np.ndarray, np.ndarray] | None  # score -> nats, None = identity
     # first_order: (column of LINEAR_INPUT in inputs, beta, alpha); the trees are the fallback
     linear: tuple[int, float, float] | None = None
+    # first_order fitted on 2+ worlds: the line's interval scaled by the dataset's spread
+    scaled: ScaledInterval | None = None
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -252,7 +255,12 @@ class FittedPredictor:
         x = design_matrix(x23, groups, self.variant).astype(np.float32)
         a = np.asarray(self.lo.predict(x), dtype=float)
         b = np.asarray(self.hi.predict(x), dtype=float)
-        return order_interval(a, b, point)
+        lo, hi = order_interval(a, b, point)
+        if self.scaled is not None and self.linear is not None:
+            # the rows passed are the checked dataset: their spread sets the width
+            by_line = ~np.isnan(x[:, self.linear[0]])
+            lo, hi, _ = scaled_band(point, lo, hi, by_line, self.scaled)
+        return lo, hi
 
 
 def order_interval(
@@ -325,9 +333,32 @@ def fit_variant(
         score = np.asarray(point.predict(x.astype(np.float32)), dtype=float)
         output_map = isotonic_fit(score, y)
     lo = hi = None
+    scaled = None
     if intervals:
         lo, hi = (_quantile(xgboost, params, q, x_all, rep(y), rep(w)) for q in INTERVAL_QUANTILES)
-    return FittedPredictor(variant, point, lo, hi, output_map, linear)
+        if linear is not None:
+            scaled = line_interval_quantiles(x[:, linear[0]], y, groups, w)
+    return FittedPredictor(variant, point, lo, hi, output_map, linear, scaled)
+
+
+def line_interval_quantiles(
+    signal: np.ndarray, y: np.ndarray, groups: np.ndarray, w: np.ndarray
+) -> ScaledInterval | None:
+    """Leave one world out over ``groups``: the line fitted on the other worlds, its residuals
+    on the held one divided by the sd of its predictions there (datalint.predict.scaled_interval).
+    None with fewer than two worlds that have the signal."""
+    ratios = []
+    for world in np.unique(groups):
+        held = (groups == world) & ~np.isnan(signal) & ~np.isnan(y)
+        rest = (groups != world) & ~np.isnan(signal)
+        if held.sum() < 2 or not rest.any():
+            continue
+        beta, alpha = fit_line(signal[rest], y[rest], w[rest])
+        predicted = beta * signal[held] + alpha
+        spread = float(np.std(predicted))
+        if spread > 0:
+            ratios.append((y[held] - predicted) / spread)
+    return scaled_quantiles(ratios)
 
 
 def fit_line(signal: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, float]:

@@ -9,6 +9,7 @@ online loop cold-starts, and says so in ``predictor_name``.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -18,10 +19,13 @@ import numpy as np
 
 from datalint.errors import DatalintError
 from datalint.features_names import COLUMN_NAMES, FEATURE_NAMES, SIGNAL_NAMES
+from datalint.predict.scaled_interval import METADATA_KEY as SCALED_INTERVAL_KEY
+from datalint.predict.scaled_interval import ScaledInterval, scaled_band
 
 DEFAULT_NAME = "lift-predictor.onnx"
 FALLBACK_NAME = "adv_std fallback"
 FALLBACK_FEATURE = "adv_std"
+LINE_INPUT = "grad_align_adam"  # what a first-order predictor's line reads
 
 
 class PredictorError(DatalintError, RuntimeError):
@@ -57,6 +61,8 @@ class LiftPredictor:
         self.metadata = metadata or {}
         self.inputs: tuple[str, ...] = feature_order  # plus derived ``rank:NAME`` inputs
         self.output_map: tuple[np.ndarray, np.ndarray] | None = None
+        self.scaled_interval: ScaledInterval | None = None  # first-order, fit on 2+ worlds
+        self.interval_scaled = False  # whether the last predict_with_interval applied it
         self.card: dict[str, Any] = {}
 
     @property
@@ -125,6 +131,7 @@ class LiftPredictor:
         predictor = cls(session, order, path.name, metadata)
         predictor.inputs = inputs
         predictor.output_map = _output_map(path, metadata)
+        predictor.scaled_interval = _scaled_interval(path, metadata)
         predictor.card = card or {}
         return predictor
 
@@ -174,7 +181,12 @@ class LiftPredictor:
         lo, hi = outputs[1], outputs[2]
         self._check_finite(lo)
         self._check_finite(hi)
-        return out, np.minimum(np.minimum(lo, hi), out), np.maximum(np.maximum(lo, hi), out)
+        lo, hi = np.minimum(np.minimum(lo, hi), out), np.maximum(np.maximum(lo, hi), out)
+        self.interval_scaled = False
+        if self.scaled_interval is not None:
+            by_line = np.array([_finite(row.get(LINE_INPUT)) for row in features], dtype=bool)
+            lo, hi, self.interval_scaled = scaled_band(out, lo, hi, by_line, self.scaled_interval)
+        return out, lo, hi
 
     def _check_finite(self, out: np.ndarray) -> None:
         bad = ~np.isfinite(out)
@@ -218,6 +230,21 @@ def _inputs(path: Path, metadata: dict[str, str], order: tuple[str, ...]) -> tup
                 "datalint computes (rank:FEATURE)"
             )
     return tuple(inputs)
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def _scaled_interval(path: Path, metadata: dict[str, str]) -> ScaledInterval | None:
+    """metadata ``datalint.scaled_interval``: a first-order predictor's dataset-scaled band."""
+    raw = metadata.get(SCALED_INTERVAL_KEY)
+    if raw is None:
+        return None
+    try:
+        return ScaledInterval.from_metadata(raw)
+    except ValueError as exc:
+        raise PredictorError(f"{path}: metadata {SCALED_INTERVAL_KEY} {exc}") from None
 
 
 def _output_map(path: Path, metadata: dict[str, str]) -> tuple[np.ndarray, np.ndarray] | None:
