@@ -85,9 +85,24 @@ def test_metadata_is_validated(raw, why):
         ScaledInterval.from_metadata(raw)
 
 
-def test_metadata_round_trips():
+def test_metadata_messages_are_exact():
+    for raw, message in (
+        ("{", "is not JSON"),
+        ("[1, 2]", "must be {q: [lo, hi], min_cohorts: N}"),
+        ('{"q": [2, 1]}', "q must be two finite numbers, low <= high"),
+        ('{"q": [-1, 1], "min_cohorts": 1}', "min_cohorts must be an integer >= 2"),
+    ):
+        with pytest.raises(ValueError) as err:
+            ScaledInterval.from_metadata(raw)
+        assert str(err.value) == message
+
+
+def test_metadata_round_trips_and_takes_its_boundaries():
     s = ScaledInterval(-1.25, 0.75, 12)
     assert ScaledInterval.from_metadata(s.as_metadata()) == s
+    assert ScaledInterval.from_metadata('{"q": [-1, 1]}').min_cohorts == MIN_COHORTS
+    assert ScaledInterval.from_metadata('{"q": [0.5, 0.5]}') == ScaledInterval(0.5, 0.5)
+    assert ScaledInterval.from_metadata('{"q": [0, 1], "min_cohorts": 2}').min_cohorts == 2
 
 
 # ---- through fit, ONNX and check -----------------------------------------------------------
@@ -142,6 +157,9 @@ def test_check_applies_the_onnx_metadata_like_the_fitted_model(tmp_path):
     assert card["interval"]["scaled"]["min_cohorts"] == MIN_COHORTS
     predictor = LiftPredictor.load(out)
     assert predictor.scaled_interval is not None
+    q = predictor.scaled_interval
+    assert card["interval"]["scaled"]["q"] == pytest.approx([q.q_lo, q.q_hi])
+    assert "sd of the points over the checked dataset" in card["interval"]["scaled"]["meaning"]
     world = sets[2]
     rows = [
         {n: (None if np.isnan(v) else float(v)) for n, v in zip(COLUMN_NAMES, r, strict=True)}
