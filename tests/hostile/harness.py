@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+LAUNCHER = Path(__file__).resolve().with_name("_launch.py")
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MEMORY_MB = 8192  # address space; torch + onnxruntime map a few GB before any work
 
@@ -82,6 +83,10 @@ def run_datalint(
         command = [sys.executable, "-m", "datalint", *args]
     else:
         command = [str(Path(sys.executable).with_name("datalint")), *args]
+    rss_file = cwd / ".peak-rss"
+    rss_file.unlink(missing_ok=True)
+    # through a small launcher, so the peak RSS is datalint's own, not this process's (_launch.py)
+    command = [sys.executable, str(LAUNCHER), str(rss_file), *command]
     start = time.perf_counter()
     proc = subprocess.Popen(
         command,
@@ -119,7 +124,10 @@ def run_datalint(
     for reader in readers:
         reader.join()
     seconds = time.perf_counter() - start
-    peak = usage.ru_maxrss / 1024
+    try:
+        peak = int(rss_file.read_text()) / 1024
+    except (OSError, ValueError):  # the launcher itself was killed
+        peak = usage.ru_maxrss / 1024
     _log(args, seconds, peak, proc.returncode)
     return Outcome(
         returncode=proc.returncode,
