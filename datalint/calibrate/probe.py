@@ -24,6 +24,21 @@ class ProbeScore:
     per_item_p_gold: tuple[float, ...]
 
 
+def sequence_batch(rows: list[tuple[list[int], int]], pad: int) -> tuple[Any, Any, Any]:
+    """Right-padded ids, attention mask, and the mask of scored positions (after the prompt)."""
+    import torch
+
+    width = max(len(ids) for ids, _ in rows)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    scored = torch.zeros((len(rows), width), dtype=torch.bool)
+    for i, (seq, n_prompt) in enumerate(rows):
+        ids[i, : len(seq)] = torch.tensor(seq)
+        mask[i, : len(seq)] = 1
+        scored[i, n_prompt : len(seq)] = True
+    return ids, mask, scored
+
+
 def probe_nll(
     model: Any,
     tokenizer: Any,
@@ -63,14 +78,7 @@ def probe_nll(
     with torch.no_grad():
         for start in range(0, len(rows), batch_size):
             chunk = rows[start : start + batch_size]
-            width = max(len(ids) for ids, _ in chunk)
-            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            target = torch.zeros((len(chunk), width), dtype=torch.bool)
-            for i, (seq, n_prompt) in enumerate(chunk):
-                ids[i, : len(seq)] = torch.tensor(seq)
-                mask[i, : len(seq)] = 1
-                target[i, n_prompt : len(seq)] = True
+            ids, mask, target = sequence_batch(chunk, pad)
             ids, mask, target = ids.to(device), mask.to(device), target.to(device)
             logits = model(input_ids=ids, attention_mask=mask).logits.float()
             logp = torch.log_softmax(logits[:, :-1], dim=-1)

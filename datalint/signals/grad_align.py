@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from datalint.calibrate.probe import sequence_batch
 from datalint.extras import MissingExtra
 from datalint.features_names import GRADIENT_SIGNALS
 from datalint.load.records import Cohort, Item, Rollout
@@ -81,20 +82,6 @@ def _flat_grad(model: Any) -> Any:
             g = p.grad if p.grad is not None else torch.zeros_like(p)
             parts.append(g.detach().reshape(-1).float())
     return torch.cat(parts)
-
-
-def _sequence_batch(rows: list[tuple[list[int], int]], pad: int) -> tuple[Any, Any, Any]:
-    """Right-padded ids, attention mask, and the mask of scored positions (after the prompt)."""
-    torch = _torch()
-    width = max(len(ids) for ids, _ in rows)
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    scored = torch.zeros((len(rows), width), dtype=torch.bool)
-    for i, (seq, n_prompt) in enumerate(rows):
-        ids[i, : len(seq)] = torch.tensor(seq)
-        mask[i, : len(seq)] = 1
-        scored[i, n_prompt : len(seq)] = True
-    return ids, mask, scored
 
 
 def _on_device(model: Any, tensors: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -194,7 +181,7 @@ def _gradient_and_value(
     value = 0.0
     for start in range(0, len(rows), batch_rows):
         part = rows[start : start + batch_rows]
-        ids, mask, scored = _on_device(model, _sequence_batch(part, pad))
+        ids, mask, scored = _on_device(model, sequence_batch(part, pad))
         logp = (_token_logprobs(model, ids, mask) * scored[:, 1:]).sum(dim=1)
         coef = torch.tensor(coefs[start : start + batch_rows], dtype=logp.dtype, device=logp.device)
         objective = (logp * coef).sum()
